@@ -1,0 +1,45 @@
+# Quick start: `make run` (embedded defaults) and `make test`.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run worker beat test lint bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements/base.txt requirements/dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	@echo "Demo logins (local trials only):"
+	@$(BIN)/python manage.py create_demo_users
+	@echo "Open http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/)"
+	$(BIN)/daphne -b $(HOST) -p $(PORT) moderation_site.asgi:application
+
+worker: install
+	$(BIN)/celery -A moderation_site worker --loglevel=info --concurrency=2
+
+beat: install
+	$(BIN)/celery -A moderation_site beat --loglevel=info
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/matching.py
+
+clean:
+	rm -rf var/ .pytest_cache

@@ -1,0 +1,25 @@
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.http import JsonResponse
+from django.shortcuts import redirect
+
+from .services import is_user_banned
+
+BANNED_MESSAGE = "Your account is banned. Contact the moderators to appeal."
+
+
+class EndBannedSessionsMiddleware:
+    """A ban ends the author's sessions at once: the next request of a banned user logs out."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and is_user_banned(user):
+            logout(request)
+            messages.error(request, BANNED_MESSAGE)
+            if request.path.startswith("/api/") or "json" in request.headers.get("Accept", ""):
+                return JsonResponse({"detail": BANNED_MESSAGE}, status=403)
+            return redirect("login")
+        return self.get_response(request)

@@ -1,0 +1,35 @@
+"""Roles are groups with permissions; this is the one place that defines them."""
+
+UPLOADER = "uploader"
+MODERATOR = "moderator"
+POLICY_ADMIN = "policy admin"
+
+# group -> [(app_label, codename)]
+ROLE_PERMISSIONS = {
+    UPLOADER: [],
+    MODERATOR: [("review", "moderate")],
+    POLICY_ADMIN: [
+        ("review", "moderate"),
+        ("review", "override"),
+        ("review", "change_policy"),
+        ("review", "view_policy"),
+        ("review", "view_analysis"),
+        ("accounts", "view_author"),
+        ("accounts", "change_author"),
+        ("accounts", "lift_ban"),
+    ],
+}
+
+
+def sync_roles():
+    """Create the groups and attach their permissions; idempotent, run after every migrate."""
+    from django.contrib.auth.models import Group, Permission
+
+    for name, perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        wanted = [
+            p
+            for app_label, codename in perms
+            for p in Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+        ]
+        group.permissions.add(*wanted)

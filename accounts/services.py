@@ -1,0 +1,92 @@
+"""Authors, strikes and bans: shared by uploads, review, the API and the Slack bot."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from .models import AccountEvent, Author, Strike
+
+
+def author_for_user(user) -> Author:
+    """The Author record of a site user, created on first use."""
+    author = getattr(user, "author", None) if user.pk else None
+    if author is not None:
+        return author
+    author, _ = Author.objects.get_or_create(
+        kind=Author.Kind.SITE,
+        external_id=str(user.pk),
+        defaults={"user": user, "display_name": user.get_username()},
+    )
+    return author
+
+
+def author_for_external(kind: str, external_id: str, display_name: str = "") -> Author:
+    """The Author behind an API client's end user or a Slack user."""
+    author, _ = Author.objects.get_or_create(
+        kind=kind, external_id=external_id[:255], defaults={"display_name": display_name[:255]}
+    )
+    return author
+
+
+def is_user_banned(user) -> bool:
+    return Author.objects.filter(user_id=user.pk, status=Author.Status.BANNED).exists()
+
+
+def add_strike(author: Author, *, source: str, reason: str, item=None, actor=None) -> Strike:
+    """Count a violation; warn below the policy's count, ban at it. Locked against races."""
+    from review.models import Policy
+
+    policy = Policy.current()
+    with transaction.atomic():
+        locked = Author.objects.select_for_update().get(pk=author.pk)
+        locked.strikes += 1
+        if locked.strikes >= policy.strikes_to_ban:
+            new_status = Author.Status.BANNED
+        else:
+            new_status = Author.Status.WARNED
+        was_banned = locked.status == Author.Status.BANNED
+        locked.status = new_status
+        fields = ["strikes", "status"]
+        if new_status == Author.Status.BANNED and not was_banned:
+            locked.banned_at = timezone.now()
+            fields.append("banned_at")
+        locked.save(update_fields=fields)
+        strike = Strike.objects.create(
+            author=locked,
+            item=item,
+            source=source,
+            reason=reason[:255],
+            resulting_status=new_status,
+            created_by=actor,
+        )
+        if new_status == Author.Status.BANNED and not was_banned:
+            _end_access(locked)
+            AccountEvent.objects.create(
+                author=locked,
+                action="banned",
+                actor=actor,
+                detail=f"Banned after {locked.strikes} strikes (last: {reason}).",
+            )
+    author.strikes, author.status = locked.strikes, locked.status
+    return strike
+
+
+def lift_ban(author: Author, *, actor, note: str = "") -> Author:
+    """An admin lifts a ban: status back to warned, strikes reset, audited."""
+    with transaction.atomic():
+        locked = Author.objects.select_for_update().get(pk=author.pk)
+        locked.status = Author.Status.OK
+        locked.strikes = 0
+        locked.banned_at = None
+        locked.save(update_fields=["status", "strikes", "banned_at"])
+        AccountEvent.objects.create(
+            author=locked, action="ban_lifted", actor=actor, detail=note or "Ban lifted."
+        )
+    return locked
+
+
+def _end_access(author: Author) -> None:
+    """Stop API tokens now; sessions end on their next request (EndBannedSessionsMiddleware)."""
+    from rest_framework.authtoken.models import Token
+
+    if author.user_id:
+        Token.objects.filter(user_id=author.user_id).delete()

@@ -1,0 +1,98 @@
+"""Name -> provider lookup, one instance per process, and time-boxed fan-out.
+
+Providers are imported lazily so a process that only runs NudeNet never imports boto3
+(and the web process imports neither onnxruntime nor boto3).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from .base import Classifier, ClassifierError, ClassifierResult
+
+log = logging.getLogger(__name__)
+
+PROVIDERS = {
+    "nudenet": "review.classifiers.nudenet.NudeNetClassifier",
+    "rekognition": "review.classifiers.rekognition.RekognitionClassifier",
+}
+
+_lock = threading.Lock()
+_instances: dict[str, Classifier] = {}
+# Threads start lazily, so creating the pool at import is fork-safe (celery prefork).
+_executor = ThreadPoolExecutor(
+    max_workers=int(os.environ.get("CLASSIFIER_WORKERS", "4")),
+    thread_name_prefix="classifier",
+)
+
+
+def get_classifier(name: str) -> Classifier:
+    """Return the process-wide instance for `name`, importing its module on first use."""
+    inst = _instances.get(name)
+    if inst is not None:
+        return inst
+    with _lock:
+        inst = _instances.get(name)
+        if inst is None:
+            try:
+                path = PROVIDERS[name]
+            except KeyError:
+                raise ClassifierError(f"unknown classifier {name!r}") from None
+            module_name, _, attr = path.rpartition(".")
+            try:
+                cls = getattr(importlib.import_module(module_name), attr)
+            except (ImportError, AttributeError) as exc:
+                raise ClassifierError(f"cannot load classifier {name!r}: {exc}") from exc
+            inst = _instances[name] = cls()
+    return inst
+
+
+def run_classifiers(
+    names: list[str], image, timeout_s: float = 30.0
+) -> tuple[list[ClassifierResult], dict[str, str]]:
+    """Run providers concurrently; failures and overruns go to errors, never raise.
+
+    `timeout_s` is one deadline for the whole call. A timed-out provider keeps its
+    worker thread until it returns (threads cannot be killed), so providers should
+    also bound their own I/O.
+    """
+    results: list[ClassifierResult] = []
+    errors: dict[str, str] = {}
+    try:
+        image.load()  # decode once here, not racily in several worker threads
+    except Exception as exc:  # noqa: BLE001 - a broken image fails every provider
+        return results, {name: f"image load failed: {exc}" for name in names}
+
+    deadline = time.monotonic() + timeout_s
+    futures: dict[str, Future] = {}
+    for name in dict.fromkeys(names):  # de-duplicate, keep order
+        try:
+            futures[name] = _executor.submit(get_classifier(name).classify, image)
+        except Exception as exc:  # noqa: BLE001
+            errors[name] = _describe(exc)
+
+    for name, fut in futures.items():
+        try:
+            results.append(fut.result(timeout=max(0.0, deadline - time.monotonic())))
+        except TimeoutError as exc:
+            if fut.done():  # the provider itself raised TimeoutError
+                errors[name] = _describe(exc)
+            else:
+                fut.cancel()
+                errors[name] = f"timed out after {timeout_s:g}s"
+        except Exception as exc:  # noqa: BLE001
+            errors[name] = _describe(exc)
+    for name, msg in errors.items():
+        log.warning("classifier %s failed: %s", name, msg)
+    return results, errors
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ClassifierError):
+        return str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,122 @@
+"""Personas and shared fixtures. Real database (PostgreSQL when DATABASE_URL is set)."""
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.contrib.auth.models import Group
+from PIL import Image
+
+from accounts.roles import MODERATOR, POLICY_ADMIN, UPLOADER
+from accounts.services import author_for_user
+
+REPO = Path(__file__).resolve().parent.parent
+TESTDATA = REPO.parent / "shared" / "testdata"
+VENUS = TESTDATA / "venus-of-urbino-titian.jpg"
+
+
+@pytest.fixture(autouse=True)
+def _private_media(settings, tmp_path):
+    """Each test writes originals to its own private folder (Django resets the storages)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "uploads.storage.PrivateFileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "private")},
+        },
+    }
+
+
+@pytest.fixture(autouse=True)
+def _fresh_item_index():
+    """The per-process duplicate index must not carry items of other tests' databases."""
+    from hashing.duplicates import item_index
+
+    item_index.reset()
+    yield
+    item_index.reset()
+
+
+@pytest.fixture(autouse=True)
+def _eager_tasks():
+    """Tasks run in-process unless a test starts a real worker."""
+    from moderation_site.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+def _user(django_user_model, username, groups=(), **extra):
+    user = django_user_model.objects.create_user(
+        username=username, password="pw-" + username, **extra
+    )
+    for name in groups:
+        user.groups.add(Group.objects.get_or_create(name=name)[0])
+    author_for_user(user)
+    return user
+
+
+@pytest.fixture
+def uploader(db, django_user_model):
+    return _user(django_user_model, "uploader", [UPLOADER])
+
+
+@pytest.fixture
+def moderator(db, django_user_model):
+    return _user(django_user_model, "moderator", [MODERATOR, UPLOADER])
+
+
+@pytest.fixture
+def policy_admin(db, django_user_model):
+    return _user(django_user_model, "policyadmin", [POLICY_ADMIN, MODERATOR], is_staff=True)
+
+
+@pytest.fixture
+def outsider(db, django_user_model):
+    """Signed in, but no role and no items of their own."""
+    return _user(django_user_model, "outsider")
+
+
+@pytest.fixture
+def policy(db):
+    from review.models import Policy
+
+    return Policy.current()
+
+
+def encode(image: Image.Image, fmt: str = "JPEG", **kw) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def photo():
+    """Real photographs shipped with scikit-image, as PIL images."""
+    from skimage import data
+
+    def get(name: str) -> Image.Image:
+        return Image.fromarray(np.asarray(getattr(data, name)())).convert("RGB")
+
+    return get
+
+
+@pytest.fixture
+def jpeg(photo):
+    """JPEG bytes of a named scikit-image photo, optionally resized."""
+
+    def make(name: str = "coffee", size=None, quality: int = 90) -> bytes:
+        img = photo(name)
+        if size:
+            img = img.resize(size)
+        return encode(img, "JPEG", quality=quality)
+
+    return make
+
+
+@pytest.fixture
+def venus_bytes() -> bytes:
+    return VENUS.read_bytes()

@@ -1,0 +1,102 @@
+"""Duplicates of decided items, provider failures and idempotence of the analysis."""
+
+import pytest
+from PIL import Image
+
+from accounts.models import Author, Strike
+from review import services
+from review.classifiers import Classifier, ClassifierError, registry
+from review.models import Analysis
+from tests.conftest import encode
+from uploads.models import MediaItem
+from uploads.services import ingest_bytes
+
+
+def ingest(data, user, name="x.jpg"):
+    item = ingest_bytes(data, name=name, source="web", uploader=user)
+    services.analyse_item(item.pk)
+    item.refresh_from_db()
+    return item
+
+
+def test_an_exact_copy_of_a_rejected_item_is_flagged_and_counts_a_strike(uploader, jpeg):
+    data = jpeg("chelsea")
+    first = ingest(data, uploader)
+    MediaItem.objects.filter(pk=first.pk).update(status=MediaItem.Status.REJECTED)
+    again = ingest(data, uploader)
+    assert again.status == MediaItem.Status.FLAGGED
+    assert again.reason == "duplicate_of_rejected" and "exact copy" in again.reason_text
+    assert again.duplicate_of == first and again.duplicate_distance == 0
+    strike = Strike.objects.get(author__user=uploader)
+    assert strike.item == again and strike.resulting_status == Author.Status.WARNED
+
+
+def test_a_resized_recompressed_copy_of_a_rejected_item_is_a_near_duplicate(uploader, photo):
+    original = photo("chelsea")
+    first = ingest(encode(original, quality=92), uploader)
+    MediaItem.objects.filter(pk=first.pk).update(status=MediaItem.Status.REJECTED)
+    copy = original.resize((original.width // 2, original.height // 2))
+    again = ingest(encode(copy, quality=45), uploader)
+    assert again.reason == "duplicate_of_rejected"
+    assert again.duplicate_of == first and 0 <= again.duplicate_distance <= 6
+    dup = again.matches["duplicates"][0]
+    assert dup["id"] == str(first.uuid) and dup["exact"] is False
+
+
+def test_a_mirrored_copy_is_found_too(uploader, photo):
+    original = photo("coffee")
+    first = ingest(encode(original), uploader)
+    MediaItem.objects.filter(pk=first.pk).update(status=MediaItem.Status.REJECTED)
+    again = ingest(encode(original.transpose(Image.Transpose.FLIP_LEFT_RIGHT)), uploader)
+    assert again.reason == "duplicate_of_rejected"
+
+
+def test_a_copy_of_an_approved_item_reuses_the_approval(uploader, jpeg):
+    first = ingest(jpeg("rocket"), uploader)
+    MediaItem.objects.filter(pk=first.pk).update(status=MediaItem.Status.APPROVED)
+    again = ingest(jpeg("rocket", quality=60), uploader)
+    assert again.status == MediaItem.Status.PASSED
+    assert again.reason == "duplicate_of_approved" and again.duplicate_of == first
+
+
+def test_unrelated_images_are_not_duplicates(uploader, jpeg):
+    first = ingest(jpeg("chelsea"), uploader)
+    MediaItem.objects.filter(pk=first.pk).update(status=MediaItem.Status.REJECTED)
+    other = ingest(jpeg("rocket"), uploader)
+    assert other.reason != "duplicate_of_rejected" and other.duplicate_of is None
+
+
+class Broken(Classifier):
+    name = "broken"
+
+    def classify(self, image):
+        raise ClassifierError("model exploded")
+
+
+@pytest.fixture
+def broken_provider(monkeypatch, policy):
+    monkeypatch.setitem(registry.PROVIDERS, "broken", f"{__name__}.Broken")
+    registry._instances.pop("broken", None)
+    policy.providers = "broken"
+    policy.save()
+
+
+def test_a_failing_provider_sends_the_item_to_review_never_to_pass(uploader, jpeg, broken_provider):
+    item = ingest(jpeg("coffee"), uploader)
+    assert item.status == MediaItem.Status.REVIEW and item.reason == "classifier_error"
+    audit = Analysis.objects.get(item=item)
+    assert "model exploded" in audit.errors["broken"]
+
+
+def test_unreadable_storage_sends_the_item_to_review(uploader, jpeg):
+    item = ingest_bytes(jpeg("coffee"), name="x.jpg", source="web", uploader=uploader)
+    item.file.storage.delete(item.file.name)
+    services.analyse_item(item.pk)
+    item.refresh_from_db()
+    assert item.status == MediaItem.Status.REVIEW and item.reason == "analysis_error"
+
+
+def test_the_analysis_runs_once_per_item(uploader, jpeg):
+    item = ingest(jpeg("coffee"), uploader)
+    assert services.analyse_item(item.pk) is None
+    assert Analysis.objects.filter(item=item).count() == 1

@@ -1,0 +1,76 @@
+"""The decision engine on recorded scores and matches."""
+
+import pytest
+
+from review.decision import decide
+from review.models import Policy
+
+
+@pytest.fixture
+def pol():
+    return Policy()  # defaults, unsaved: the engine is a plain function
+
+
+def test_clean_scores_pass(pol):
+    out = decide(scores={"explicit": 0.05, "suggestive": 0.1}, policy=pol)
+    assert (out.outcome, out.reason) == ("pass", "clean")
+
+
+@pytest.mark.parametrize(
+    "explicit,expected",
+    [
+        (0.29, ("pass", "clean")),
+        (0.30, ("review", "explicit_for_review")),
+        (0.59, ("review", "explicit_for_review")),
+        (0.60, ("flagged", "explicit_flagged")),
+    ],
+)
+def test_explicit_thresholds(pol, explicit, expected):
+    out = decide(scores={"explicit": explicit, "suggestive": explicit}, policy=pol)
+    assert (out.outcome, out.reason) == expected
+
+
+def test_suggestive_goes_to_review_and_names_the_threshold(pol):
+    out = decide(scores={"explicit": 0.0, "suggestive": 0.55}, policy=pol)
+    assert (out.outcome, out.reason) == ("review", "suggestive_for_review")
+    assert "55%" in out.text and "50%" in out.text
+
+
+def test_a_failed_classifier_never_lets_an_item_pass(pol):
+    out = decide(scores={}, policy=pol, classifier_errors={"nudenet": "timeout"})
+    assert (out.outcome, out.reason) == ("review", "classifier_error")
+
+
+def test_a_confident_flag_from_a_working_provider_wins_over_another_providers_error(pol):
+    out = decide(scores={"explicit": 0.9}, policy=pol, classifier_errors={"rekognition": "x"})
+    assert out.outcome == "flagged"
+
+
+def test_a_duplicate_of_a_rejected_item_is_flagged_before_any_model(pol):
+    dups = [{"id": "abc", "distance": 3, "exact": False, "status": "rejected"}]
+    out = decide(scores={"explicit": 0.0}, policy=pol, duplicates=dups)
+    assert (out.outcome, out.reason) == ("flagged", "duplicate_of_rejected")
+    assert out.details == {"duplicate_of": "abc", "distance": 3}
+
+
+def test_a_duplicate_of_an_approved_item_passes_unless_a_classifier_objects(pol):
+    dups = [{"id": "abc", "distance": 0, "exact": True, "status": "approved"}]
+    out = decide(scores={"explicit": 0.0}, policy=pol, duplicates=dups)
+    assert (out.outcome, out.reason) == ("pass", "duplicate_of_approved")
+    out = decide(scores={"explicit": 0.7}, policy=pol, duplicates=dups)
+    assert out.outcome == "flagged"
+
+
+def test_a_bank_block_by_quorum_is_flagged_unless_an_allow_entry_matches(pol):
+    bank = {
+        "blocked": True,
+        "allowed": False,
+        "votes": 4,
+        "voters": 5,
+        "quorum": 3,
+        "bank": "known-bad",
+    }
+    out = decide(scores={}, policy=pol, bank=bank)
+    assert (out.outcome, out.reason) == ("flagged", "bank_match")
+    out = decide(scores={"explicit": 0.0}, policy=pol, bank={**bank, "allowed": True})
+    assert (out.outcome, out.reason) == ("pass", "allow_listed")

@@ -1,0 +1,80 @@
+"""Originals are private: permission-checked view only; flagged ones only for staff."""
+
+import pytest
+from django.conf import settings
+from django.urls import reverse
+
+from uploads.models import MediaItem
+from uploads.services import ingest_bytes
+
+
+@pytest.fixture
+def item_of(jpeg):
+    def make(user, status=MediaItem.Status.PASSED):
+        item = ingest_bytes(jpeg("coffee"), name="c.jpg", source="web", uploader=user)
+        MediaItem.objects.filter(pk=item.pk).update(status=status)
+        item.refresh_from_db()
+        return item
+
+    return make
+
+
+def fetch(client, item):
+    return client.get(reverse("uploads:original", args=[item.uuid]))
+
+
+def test_the_file_is_stored_under_a_server_made_name_outside_any_served_folder(uploader, jpeg):
+    item = ingest_bytes(
+        jpeg("coffee"), name="../../etc/passwd.jpg", source="web", uploader=uploader
+    )
+    assert "passwd" not in item.file.name and ".." not in item.file.name
+    assert item.file.name.endswith(".jpg") and item.uuid.hex in item.file.name
+    assert item.original_name == "passwd.jpg"
+    assert not str(settings.PRIVATE_MEDIA_ROOT).startswith(str(settings.STATIC_ROOT))
+    with pytest.raises(ValueError):
+        _ = item.file.url  # no public URL exists for an original
+
+
+def test_the_uploader_sees_their_own_processing_item_but_others_do_not(
+    client, uploader, outsider, item_of
+):
+    item = item_of(uploader, MediaItem.Status.PROCESSING)
+    client.force_login(uploader)
+    response = fetch(client, item)
+    assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
+    assert b"".join(response.streaming_content)[:2] == b"\xff\xd8"
+    client.force_login(outsider)
+    assert fetch(client, item).status_code == 404
+
+
+@pytest.mark.parametrize("status", [MediaItem.Status.FLAGGED, MediaItem.Status.REJECTED])
+def test_a_flagged_image_is_shown_to_staff_only(
+    client, uploader, outsider, policy_admin, item_of, status
+):
+    item = item_of(uploader, status)
+    for user in (uploader, outsider):
+        client.force_login(user)
+        assert fetch(client, item).status_code == 404
+    client.force_login(policy_admin)
+    assert fetch(client, item).status_code == 200
+
+
+def test_a_passed_image_is_visible_to_signed_in_users_and_not_to_anonymous(
+    client, uploader, outsider, item_of
+):
+    item = item_of(uploader, MediaItem.Status.PASSED)
+    client.force_login(outsider)
+    assert fetch(client, item).status_code == 200
+    client.logout()
+    assert fetch(client, item).status_code == 302
+
+
+def test_an_item_in_review_is_visible_to_moderators_not_to_outsiders(
+    client, uploader, outsider, moderator, item_of
+):
+    item = item_of(uploader, MediaItem.Status.REVIEW)
+    client.force_login(outsider)
+    assert fetch(client, item).status_code == 404
+    assert client.get(reverse("uploads:item_status", args=[item.uuid])).status_code == 404
+    client.force_login(moderator)
+    assert fetch(client, item).status_code == 200

@@ -1,0 +1,334 @@
+"""Check an uploaded image before anything is kept.
+
+The format is decided from the bytes alone (never the file name or Content-Type), the
+pixel count is checked from the header before anything is decoded, the file's structure
+is walked to its real end so that truncated files and polyglots (an image with another
+file hidden before, inside or after it) are refused, and finally the image is decoded in
+full so that corrupt data never reaches the rest of the platform.
+"""
+
+import hashlib
+import io
+import re
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image
+
+
+class RefusedUpload(ValueError):
+    """An upload we will not keep; ``message`` is meant for the person who sent it."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: str
+    mime: str
+    extension: str
+    width: int
+    height: int
+    size: int
+    sha256: str
+
+
+_MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
+_EXTENSION = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "WEBP": ".webp"}
+_NAME = {"JPEG": "JPEG", "PNG": "PNG", "GIF": "GIF", "WEBP": "WebP"}
+_MAGIC = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+)
+# Bytes some encoders and cameras leave after the image; they cannot carry a payload.
+_PADDING = b"\x00 \t\r\n"
+# Looked for in metadata only (never in compressed pixel data, where they occur by chance).
+_SMUGGLED = (b"pk\x03\x04", b"pk\x05\x06", b"<script", b"<html", b"<?php")
+# Image signatures, JPEG's with a plausible first marker so that chance matches are rare.
+_LATE_START = re.compile(
+    rb"\xff\xd8\xff[\xdb\xe0-\xef\xfe]|\x89PNG\r\n\x1a\n|GIF8[79]a|RIFF....WEBP", re.DOTALL
+)
+_TEXT = bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100)) + b"\t\n\r\f"
+_UNSUPPORTED = "This file is not a JPEG, PNG, GIF or WebP image, which are the formats accepted."
+
+
+def validate_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
+    """Return facts about ``data`` if it is an acceptable image, else raise RefusedUpload."""
+    size = len(data)
+    if size > max_bytes:
+        have, limit = _pair(size, max_bytes, _bytes, "bytes")
+        raise RefusedUpload("too_large", f"The file is {have}; the limit is {limit}.")
+    if not size:
+        raise RefusedUpload("empty", "The file is empty.")
+    fmt = _sniff(data)
+    end, metadata = _STRUCTURE[fmt](data)
+    if data[end:].strip(_PADDING):
+        raise RefusedUpload(
+            "polyglot",
+            f"The file has extra data after the end of the {_NAME[fmt]} image (for example "
+            "a video or another file joined to it). Save or export it as a plain image.",
+        )
+    for start, stop in metadata:
+        chunk = data[start:stop].lower()
+        if any(marker in chunk for marker in _SMUGGLED):
+            raise RefusedUpload(
+                "polyglot",
+                "The image's metadata hides an archive or a script. "
+                "Save the image again without its metadata.",
+            )
+    width, height = _decode(data, fmt, max_pixels)
+    return ImageInfo(
+        format=fmt,
+        mime=_MIME[fmt],
+        extension=_EXTENSION[fmt],
+        width=width,
+        height=height,
+        size=size,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def _sniff(data: bytes) -> str:
+    for magic, fmt in _MAGIC:
+        if data.startswith(magic):
+            return fmt
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    # Text followed by an image is an image dressed up as another file (e.g. HTML).
+    late = _LATE_START.search(data, 1, 1 << 16)
+    if late and not data[: late.start()].translate(None, _TEXT):
+        raise RefusedUpload(
+            "polyglot",
+            "The file has text (such as a web page) before the image. "
+            "Upload the image file on its own.",
+        )
+    raise RefusedUpload("unsupported_format", _UNSUPPORTED)
+
+
+def _decode(data: bytes, fmt: str, max_pixels: int) -> tuple[int, int]:
+    """Check the pixel count from the header, then decode every frame.
+
+    Pillow's decompression-bomb warning is turned into an error here, so that it can
+    never pass as a mere warning; the warning filter is only changed within this call.
+    """
+    formats = ["JPEG", "MPO"] if fmt == "JPEG" else [fmt]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=formats) as im:
+                width, height = im.size
+                _check_pixels(width, height, 1, max_pixels)
+                frames = getattr(im, "n_frames", 1)
+                _check_pixels(width, height, frames, max_pixels)
+                im.verify()
+            # verify() leaves the file unusable, so reopen it to decode the pixels.
+            with Image.open(io.BytesIO(data), formats=formats) as im:
+                for frame in range(frames):
+                    im.seek(frame)
+                    im.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        limit = _pixels(min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels))
+        raise RefusedUpload(
+            "too_many_pixels",
+            f"The image has more pixels than can be processed safely; the limit is {limit}.",
+        ) from None
+    except RefusedUpload:
+        raise
+    except Exception as exc:  # Pillow raises many exception types on malformed input.
+        raise RefusedUpload(
+            "corrupt", f"The {_NAME[fmt]} image is damaged and cannot be read."
+        ) from exc
+    return width, height
+
+
+def _check_pixels(width: int, height: int, frames: int, max_pixels: int) -> None:
+    total = width * height * frames
+    if total <= max_pixels:
+        return
+    have, limit = _pair(total, max_pixels, _pixels, "pixels")
+    if frames == 1:
+        what = f"The image is {width}×{height} pixels ({have})"
+    else:
+        what = f"The animation has {frames} frames of {width}×{height} pixels ({have} in all)"
+    raise RefusedUpload("too_many_pixels", f"{what}; the limit is {limit}.")
+
+
+def _pair(value: int, limit: int, fmt, unit: str) -> tuple[str, str]:
+    """Format a value and its limit, exactly if rounding would make them look equal."""
+    have, most = fmt(value), fmt(limit)
+    if have == most:
+        return f"{value:,} {unit}", f"{limit:,} {unit}"
+    return have, most
+
+
+def _bytes(n: int) -> str:
+    if n >= 1 << 20:
+        return f"{n / (1 << 20):.1f}".removesuffix(".0") + " MB"
+    if n >= 1 << 10:
+        return f"{n / (1 << 10):.1f}".removesuffix(".0") + " KB"
+    return f"{n} bytes"
+
+
+def _pixels(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f}".removesuffix(".0") + " megapixels"
+    return f"{n:,} pixels"
+
+
+# Structure walkers: each returns the offset just past the image and the (start, stop)
+# spans of its metadata, raising "truncated" if the file stops before the image does.
+
+
+def _truncated(fmt: str) -> RefusedUpload:
+    return RefusedUpload(
+        "truncated",
+        f"The {_NAME[fmt]} file is incomplete; it may not have finished uploading. "
+        "Try again with the whole file.",
+    )
+
+
+def _damaged(fmt: str) -> RefusedUpload:
+    return RefusedUpload("corrupt", f"The {_NAME[fmt]} image is damaged and cannot be read.")
+
+
+# The end of entropy-coded data: 0xFF followed by a marker (not stuffing, RSTn or fill).
+_JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
+def _jpeg_structure(data: bytes) -> tuple[int, list[tuple[int, int]]]:
+    end, metadata = _jpeg_image(data, 0)
+    # Multi-picture JPEGs (MPF: Ultra HDR gain maps, stereo pairs) append further JPEGs.
+    if any(data.startswith(b"MPF\x00", start) for start, _ in metadata):
+        while data.startswith(b"\xff\xd8\xff", end):
+            end, more = _jpeg_image(data, end)
+            metadata += more
+    return end, metadata
+
+
+def _jpeg_image(data: bytes, i: int) -> tuple[int, list[tuple[int, int]]]:
+    n = len(data)
+    i += 2
+    metadata = []
+    while True:
+        if i >= n:
+            raise _truncated("JPEG")
+        if data[i] != 0xFF:
+            raise _damaged("JPEG")
+        while i < n and data[i] == 0xFF:
+            i += 1
+        if i >= n:
+            raise _truncated("JPEG")
+        marker = data[i]
+        i += 1
+        if marker == 0xD9:  # EOI
+            return i, metadata
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            continue
+        if i + 2 > n:
+            raise _truncated("JPEG")
+        length = int.from_bytes(data[i : i + 2], "big")
+        if length < 2:
+            raise _damaged("JPEG")
+        if i + length > n:
+            raise _truncated("JPEG")
+        if 0xE0 <= marker <= 0xEF or marker == 0xFE:  # APPn, COM
+            metadata.append((i + 2, i + length))
+        i += length
+        if marker == 0xDA:  # SOS: compressed data runs until the next marker
+            found = _JPEG_MARKER.search(data, i)
+            if found is None:
+                raise _truncated("JPEG")
+            i = found.start()
+
+
+def _png_structure(data: bytes) -> tuple[int, list[tuple[int, int]]]:
+    n = len(data)
+    i = 8
+    metadata = []
+    while True:
+        if i + 12 > n:
+            raise _truncated("PNG")
+        length = int.from_bytes(data[i : i + 4], "big")
+        kind = data[i + 4 : i + 8]
+        end = i + 12 + length
+        if end > n:
+            raise _truncated("PNG")
+        if kind == b"IEND":
+            return end, metadata
+        if kind not in (b"IDAT", b"fdAT"):
+            metadata.append((i + 8, i + 8 + length))
+        i = end
+
+
+def _gif_structure(data: bytes) -> tuple[int, list[tuple[int, int]]]:
+    n = len(data)
+    if n < 13:
+        raise _truncated("GIF")
+    i = 13 + _gif_colour_table(data[10])
+    metadata = []
+    while True:
+        if i >= n:
+            raise _truncated("GIF")
+        block = data[i]
+        if block == 0x3B:  # trailer
+            return i + 1, metadata
+        if block == 0x21:  # extension: label, then sub-blocks
+            if i + 2 > n:
+                raise _truncated("GIF")
+            label, start = data[i + 1], i + 2
+            i = _gif_sub_blocks(data, start)
+            if label in (0xFE, 0xFF):  # comment, application
+                metadata.append((start, i))
+        elif block == 0x2C:  # image descriptor, colour table, LZW code size, sub-blocks
+            if i + 11 > n:
+                raise _truncated("GIF")
+            i = _gif_sub_blocks(data, i + 11 + _gif_colour_table(data[i + 9]))
+        else:
+            raise _damaged("GIF")
+
+
+def _gif_colour_table(flags: int) -> int:
+    return 3 << ((flags & 7) + 1) if flags & 0x80 else 0
+
+
+def _gif_sub_blocks(data: bytes, i: int) -> int:
+    n = len(data)
+    while True:
+        if i >= n:
+            raise _truncated("GIF")
+        size = data[i]
+        i += 1 + size
+        if size == 0:
+            return i
+
+
+def _webp_structure(data: bytes) -> tuple[int, list[tuple[int, int]]]:
+    end = 8 + int.from_bytes(data[4:8], "little")
+    if end > len(data):
+        raise _truncated("WEBP")
+    i = 12
+    metadata = []
+    while i < end:
+        if i + 8 > end:
+            raise _damaged("WEBP")
+        kind = data[i : i + 4]
+        length = int.from_bytes(data[i + 4 : i + 8], "little")
+        if i + 8 + length > end:
+            raise _damaged("WEBP")
+        if kind in (b"EXIF", b"XMP ", b"ICCP"):
+            metadata.append((i + 8, i + 8 + length))
+        i += 8 + length + (length & 1)
+    return end, metadata
+
+
+_STRUCTURE = {
+    "JPEG": _jpeg_structure,
+    "PNG": _png_structure,
+    "GIF": _gif_structure,
+    "WEBP": _webp_structure,
+}
