@@ -18,6 +18,7 @@ $(VENV)/.installed: requirements/base.txt requirements/dev.txt | $(BIN)/python
 install: $(VENV)/.installed
 
 run: install
+	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo "Demo logins (local trials only):"

@@ -74,7 +74,7 @@ class PDQHash(HashAlgorithm):
 
     The mirrored hash is computed on a flipped pixel array, not taken from
     ``pdqhash.compute_dihedral``: its flip is done in the DCT domain after the
-    (asymmetric) Jarosz downscale and was measured 6-22 bits away from the hash
+    (asymmetric) Jarosz downscale and was measured up to 22 bits away from the hash
     of the actually mirrored image, which would eat most of a 31-bit threshold.
     """
 
@@ -121,6 +121,8 @@ def prepare(image: Image.Image) -> Image.Image:
     """
     if image.mode == "RGB":
         return image
+    if image.mode.startswith("I;16"):  # 16-bit greyscale: convert() would clip it to white
+        image = Image.fromarray((np.asarray(image, dtype=np.uint16) >> 8).astype(np.uint8))
     has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         image.mode == "P" and "transparency" in image.info
     )
@@ -160,9 +162,7 @@ def open_for_hashing(data: bytes, size: tuple[int, int] = DEFAULT_DECODE_SIZE) -
     result also feeds the classifier, so ``size`` should stay >= 320-640 px.
     Animated GIF/WebP: the first frame. Raises PIL errors on undecodable data.
     """
-    image = Image.open(io.BytesIO(data))
-    if getattr(image, "n_frames", 1) > 1:
-        image.seek(0)
+    image = Image.open(io.BytesIO(data))  # positioned on the first frame of GIF/WebP/APNG
     if image.format == "JPEG":
         image.draft("RGB", size)
     image = ImageOps.exif_transpose(image)

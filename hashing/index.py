@@ -41,11 +41,13 @@ _ALL = np.arange(_VALUES, dtype=np.int64)
 _POPCOUNT = np.bitwise_count(_ALL)
 _MASKS = _ALL[np.argsort(_POPCOUNT, kind="stable")]
 _PREFIX = np.cumsum(np.bincount(_POPCOUNT, minlength=CHUNK_BITS + 1))
+_NARROW = np.concatenate([[0], _PREFIX[:-1]])  # masks for radius s - 1
 del _ALL, _POPCOUNT
 
-# Measured with bench/matching.py on 2 cores: below these sizes a scan of the
-# whole array beats MIH's fixed per-query overhead.
-MIN_MIH_SIZE = {64: 50_000, 256: 5_000}
+# Measured on 2 cores: below these sizes scanning the whole array beats MIH's
+# fixed per-batch overhead (~0.3 ms) for MatchIndex's 5-voter batches; a lone
+# 64-bit search breaks even nearer 100k, where both take ~0.3 ms anyway.
+MIN_MIH_SIZE = {64: 30_000, 256: 8_000}
 # Scan instead when MIH would gather more than this share of a set's rows
 # (skewed buckets, large radii): a gathered candidate costs ~20x a scanned row.
 SCAN_FRACTION = 0.05
@@ -56,6 +58,17 @@ Result = list[tuple[int, int]]
 def _words_of(value: int, words: int) -> list[int]:
     """Split an unsigned int into 64-bit words, most significant first."""
     return [(value >> s) & MASK64 for s in range(64 * (words - 1), -1, -64)]
+
+
+_ARANGE = np.arange(1 << 16)
+
+
+def _arange(n: int) -> np.ndarray:
+    """np.arange(n) without regenerating it per query (read-only, thread-safe)."""
+    global _ARANGE
+    if n > len(_ARANGE):
+        _ARANGE = np.arange(max(n, 2 * len(_ARANGE)))
+    return _ARANGE[:n]
 
 
 def _ranges(lo: np.ndarray, cnt: np.ndarray) -> np.ndarray:
@@ -96,6 +109,27 @@ def _as_hash_array(hashes) -> np.ndarray:
     return np.ascontiguousarray(hashes)
 
 
+class _Plan:
+    """Per-batch constants: probe masks and selection rings for each query's radius."""
+
+    def __init__(self, bank: _Bank, members: np.ndarray, radii: np.ndarray):
+        m = bank.chunks
+        s, a = np.divmod(radii, m)
+        width, narrow = _PREFIX[s], _NARROW[s]
+        cols = np.arange(int(width.max()))
+        self.masks = _MASKS[: len(cols)]
+        self.tables = (bank.table_start[members][:, None] + np.arange(m)) << CHUNK_BITS
+        within = (cols < width[:, None])[:, None, :]
+        self.inner = (cols < narrow[:, None])[:, None, :]
+        self.ring = within & ~self.inner
+        self.within = np.repeat(within, m, axis=1)
+        self.a = a[:, None]
+        self.choose = bool((a + 1 < m).any())
+        sizes = (bank.starts[members + 1] - bank.starts[members]).astype(np.float64)
+        self.max_candidates = SCAN_FRACTION * bank.words * sizes
+        self.scan = (m * width > sizes) if bank.adaptive else np.zeros(len(radii), dtype=bool)
+
+
 class _Bank:
     """Packed storage and chunk tables for hash sets ("members") of one width."""
 
@@ -105,12 +139,11 @@ class _Bank:
         self.words, self.bits = words, 64 * words
         self.chunks = self.bits // CHUNK_BITS
         self.adaptive = mode == "auto"  # a forced "mih" never falls back (tests rely on it)
+        self._plans: dict[tuple, _Plan] = {}
         sizes = [len(ids) for ids, _ in members]
         self.starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
         min_mih = MIN_MIH_SIZE.get(self.bits, MIN_MIH_SIZE[64])
-        self.uses_mih = [
-            mode == "mih" or (mode == "auto" and n >= min_mih) for n in sizes
-        ]
+        self.uses_mih = [mode == "mih" or (mode == "auto" and n >= min_mih) for n in sizes]
         mih_members = [k for k, use in enumerate(self.uses_mih) if use]
         self.table_start = np.full(len(members), -1, dtype=np.int64)
         for t, k in enumerate(mih_members):
@@ -140,7 +173,7 @@ class _Bank:
                 values = self._chunk_values(hashes, j)
                 order = np.argsort(values, kind="stable")
                 table = self.table_start[k] + j
-                counts[table * _VALUES:(table + 1) * _VALUES] = np.bincount(
+                counts[table * _VALUES : (table + 1) * _VALUES] = np.bincount(
                     values, minlength=_VALUES
                 )
                 region = slice(pos, pos + len(ids))
@@ -163,7 +196,7 @@ class _Bank:
 
     def _member_rows(self, k: int, hashes: np.ndarray) -> np.ndarray:
         if self.hashes is not None:
-            return self.hashes[self.starts[k]:self.starts[k + 1]]
+            return self.hashes[self.starts[k] : self.starts[k + 1]]
         return hashes
 
     def _chunk_values(self, hashes: np.ndarray, j: int) -> np.ndarray:
@@ -175,11 +208,9 @@ class _Bank:
     def nbytes(self) -> int:
         arrays = (self.ids, self.sorted, self.order, self.hashes, self.offsets)
         own = sum(a.nbytes for a in arrays if a is not None)
-        shared = (self.sorted, self.hashes)
-        extra = sum(
-            h.nbytes for h in self.member_hashes if not any(h.base is s for s in shared if s is not None)
-        )
-        return own + extra
+        # 64-bit sets small enough to scan keep their own array (not in ``sorted``).
+        extra = sum(h.nbytes for k, h in enumerate(self.member_hashes) if not self.uses_mih[k])
+        return own + (extra if self.words == 1 else 0)
 
     def size(self, k: int) -> int:
         return int(self.starts[k + 1] - self.starts[k])
@@ -210,50 +241,80 @@ class _Bank:
         best = int(dist.min())
         return int(self.ids[rows[dist == best]].min()), best
 
-    def _probes(self, members: np.ndarray, queries: list[int], radii: np.ndarray):
+    def _plan(self, members: tuple, radii: tuple) -> _Plan:
+        """Everything about a batch that depends only on (members, radii), cached."""
+        plan = self._plans.get((members, radii))
+        if plan is None:
+            plan = _Plan(self, np.array(members, dtype=np.int64), np.array(radii, dtype=np.int64))
+            if len(self._plans) > 1024:
+                self._plans.clear()
+            self._plans[(members, radii)] = plan
+        return plan
+
+    def _probes(self, plan: _Plan, queries: list[int]):
         """Bucket ranges (query_no, lo, cnt) to gather; also which queries must scan."""
-        m = self.chunks
-        s, a = np.divmod(radii, m)
-        width = _PREFIX[s]
-        narrow = np.where(s > 0, _PREFIX[np.maximum(s - 1, 0)], 0)
-        cols = np.arange(int(width.max()))
         shifts = range(self.bits - CHUNK_BITS, -1, -CHUNK_BITS)
         qchunks = np.array([[(q >> sh) & (_VALUES - 1) for sh in shifts] for q in queries])
-        tables = self.table_start[members][:, None] + np.arange(m)
-        keys = ((tables << CHUNK_BITS) | qchunks)[:, :, None] ^ _MASKS[: len(cols)]
+        keys = (plan.tables | qchunks)[:, :, None] ^ plan.masks
         lo = np.take(self.offsets, keys)
         cnt = np.take(self.offsets, keys + 1) - lo
-        inner = cols < narrow[:, None]
-        ring = (cols < width[:, None]) & ~inner
-        # Any a+1 chunks may take radius s: pick those whose extra ring is lightest.
-        extra = (cnt * ring[:, None, :]).sum(axis=2)
-        rank = np.argsort(np.argsort(extra, axis=1, kind="stable"), axis=1)
-        select = inner[:, None, :] | ((rank <= a[:, None])[:, :, None] & ring[:, None, :])
-        scan = np.zeros(len(queries), dtype=bool)
+        if plan.choose:
+            # Any a+1 chunks may take radius s: pick those whose extra ring is lightest.
+            extra = (cnt * plan.ring).sum(axis=2)
+            rank = np.argsort(np.argsort(extra, axis=1, kind="stable"), axis=1)
+            select = plan.inner | ((rank <= plan.a)[:, :, None] & plan.ring)
+        else:
+            select = plan.within
+        gathered = cnt * select
+        scan = plan.scan
         if self.adaptive:
-            sizes = (self.starts[members + 1] - self.starts[members]).astype(np.float64)
-            totals = (cnt * select).sum(axis=(1, 2))
-            scan = (m * width > sizes) | (totals > SCAN_FRACTION * self.words * sizes)
+            scan = scan | (gathered.sum(axis=(1, 2)) > plan.max_candidates)
+        select = gathered > 0
+        if scan.any():
             select &= ~scan[:, None, None]
         return np.nonzero(select)[0], lo[select], cnt[select], scan
 
     def _gather(self, members, queries, radii):
-        """Verified (query_no, global row, distance) triples from the chunk tables."""
-        qno, lo, cnt, scan = self._probes(members, queries, radii)
-        idx = _ranges(lo, cnt)
-        qno = np.repeat(qno, cnt)
-        words = np.array([_words_of(q, self.words) for q in queries], dtype=np.uint64)
+        """Verified (query_no, global row, distance) triples from the chunk tables.
+
+        Candidates come out grouped by query, so each query's slice is verified
+        against a scalar query and radius instead of per-candidate copies of them.
+        """
+        nq = len(queries)
+        plan = self._plan(tuple(members.tolist()), tuple(radii.tolist()))
+        qno, lo, cnt, scan = self._probes(plan, queries)
+        ends = np.cumsum(cnt)
+        total = int(ends[-1]) if len(ends) else 0
+        idx = np.repeat(lo - ends + cnt, cnt)
+        np.add(idx, _arange(total), out=idx)
+        probe_bounds = np.searchsorted(qno, np.arange(nq + 1))
+        bounds = np.concatenate([[0], ends])[probe_bounds].tolist()
         if self.words == 1:
             values = np.take(self.sorted, idx)
-            dist = np.bitwise_count(values ^ words[qno, 0])
-            keep = dist <= radii[qno]
-            qno, values, dist = qno[keep], values[keep], dist[keep]
-            rows, owner = self._rows_of(members[qno], values)
-            return qno[owner], rows, dist[owner], scan
-        rows = np.take(self.order, idx)
-        dist = self._distances(np.take(self.hashes, rows, axis=0), words[qno])
-        keep = dist <= radii[qno]
-        return qno[keep], rows[keep], dist[keep], scan
+        else:
+            rows = np.take(self.order, idx)
+            values = np.take(self.hashes, rows, axis=0)
+        found = []
+        for i, q in enumerate(queries):
+            b, e = bounds[i], bounds[i + 1]
+            if b == e:
+                continue
+            words = _words_of(q, self.words)
+            qw = np.uint64(words[0]) if self.words == 1 else np.array(words, dtype=np.uint64)
+            dist = self._distances(values[b:e], qw)
+            hit = np.flatnonzero(dist <= radii[i])
+            if len(hit):
+                found.append((i, hit + b, dist[hit]))
+        if not found:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, empty, scan
+        qno = np.concatenate([np.full(len(h), i) for i, h, _ in found])
+        hit = np.concatenate([h for _, h, _ in found])
+        dist = np.concatenate([d for _, _, d in found])
+        if self.words > 1:
+            return qno, rows[hit], dist, scan
+        rows, owner = self._rows_of(members[qno], values[hit])
+        return qno[owner], rows, dist[owner], scan
 
     def _rows_of(self, members: np.ndarray, values: np.ndarray):
         """Global rows holding ``values`` (64-bit), found through chunk 0's table."""
@@ -275,15 +336,14 @@ class _Bank:
         queries = [int(q) & full for q in queries]
         members = np.asarray(members, dtype=np.int64)
         radii = np.asarray(radii, dtype=np.int64)
-        live = [
-            i for i in range(nq)
-            if radii[i] >= 0 and self.size(int(members[i])) > 0
-        ]
+        live = [i for i in range(nq) if radii[i] >= 0 and self.size(int(members[i])) > 0]
         mih = [i for i in live if self.uses_mih[members[i]] and radii[i] < self.bits]
         parts = []
         if mih:
             sel = np.array(mih)
-            qno, rows, dist, scan = self._gather(members[sel], [queries[i] for i in mih], radii[sel])
+            qno, rows, dist, scan = self._gather(
+                members[sel], [queries[i] for i in mih], radii[sel]
+            )
             parts.append((sel[qno], rows, dist))
             scanned = {mih[i] for i in np.flatnonzero(scan)}
         else:

@@ -1,3 +1,6 @@
+import uuid
+
+from django.conf import settings
 from django.db import models
 
 
@@ -27,3 +30,176 @@ class Fingerprint(models.Model):
             "pdq": pdq_from_hex(self.pdq),
             "pdq_quality": self.pdq_quality,
         }
+
+
+class Bank(models.Model):
+    """A named list of known content. Block banks flag matches; allow banks override them.
+
+    Change banks and entries through hashing.services only: every change is audited there
+    and bumps BankVersion, which is what tells each process to rebuild its matcher.
+    """
+
+    class Kind(models.TextChoices):
+        BLOCK = "block", "Block"
+        ALLOW = "allow", "Allow"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=5, choices=Kind.choices, default=Kind.BLOCK)
+    active = models.BooleanField(
+        default=True, help_text="Inactive banks keep their entries but take no part in votes."
+    )
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.kind})"
+
+
+class BankContent(models.Model):
+    """One piece of known content: a reference image (one entry per algorithm) or one
+    imported hash. Votes are counted per content, so voters must agree on the same picture.
+
+    Reference images are hashed and then dropped: the bank never keeps banned pictures.
+    """
+
+    class Source(models.TextChoices):
+        IMAGE = "image", "Reference image"
+        IMPORT = "import", "Imported hash list"
+        REVIEW_ITEM = "review_item", "Reviewed item"
+
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="contents")
+    source = models.CharField(max_length=12, choices=Source.choices)
+    source_item = models.ForeignKey(
+        "uploads.MediaItem",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="bank_contents",
+    )
+    name = models.CharField(max_length=255, blank=True, help_text="File name of the reference.")
+    sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    note = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"content {self.pk} of {self.bank.name}: {self.name or self.get_source_display()}"
+
+
+class BankEntry(models.Model):
+    """One hash of known content (a "signal"). Disabled entries stay for the record."""
+
+    class Algorithm(models.TextChoices):
+        """hashing.algorithms.VOTERS, spelled out: loading models must not import numpy."""
+
+        AHASH = "ahash", "aHash"
+        DHASH = "dhash", "dHash"
+        PHASH = "phash", "pHash"
+        MHASH = "mhash", "median hash"
+        PDQ = "pdq", "PDQ"
+
+    bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="entries")
+    content = models.ForeignKey(BankContent, on_delete=models.CASCADE, related_name="entries")
+    algorithm = models.CharField(max_length=8, choices=Algorithm.choices)
+    value = models.CharField(
+        max_length=64, help_text="Lowercase hex, most significant first: 16 chars, PDQ 64."
+    )
+    note = models.CharField(max_length=500, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "bank entries"
+        ordering = ["-pk"]
+        indexes = [
+            models.Index(fields=["algorithm", "enabled"], name="bankentry_algorithm_enabled"),
+            models.Index(fields=["bank", "algorithm", "value"], name="bankentry_bank_hash"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["content", "algorithm"], name="one_hash_per_algorithm")
+        ]
+
+    def __str__(self):
+        return f"{self.algorithm}:{self.value}"
+
+    @property
+    def hash_int(self) -> int:
+        from .algorithms import ALGORITHMS
+
+        return ALGORITHMS[self.algorithm].from_hex(self.value)
+
+
+class BankChange(models.Model):
+    """Audit of every bank change: who, when, what. Never edited or deleted."""
+
+    class Action(models.TextChoices):
+        BANK_CREATED = "bank_created", "Bank created"
+        BANK_CHANGED = "bank_changed", "Bank changed"
+        IMAGES_ADDED = "images_added", "Reference images added"
+        HASHES_IMPORTED = "hashes_imported", "Hash list imported"
+        ITEM_ADDED = "item_added", "Item added"
+        ENTRY_DISABLED = "entry_disabled", "Entry disabled"
+        ENTRY_ENABLED = "entry_enabled", "Entry enabled"
+        EXPORTED = "exported", "Exported"
+
+    bank = models.ForeignKey(
+        Bank, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes"
+    )
+    bank_name = models.CharField(max_length=100, help_text="Kept if the bank is ever deleted.")
+    entry = models.ForeignKey(
+        BankEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes"
+    )
+    content = models.ForeignKey(
+        BankContent, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes"
+    )
+    action = models.CharField(max_length=20, choices=Action.choices)
+    detail = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.get_action_display()} ({self.bank_name})"
+
+
+class BankVersion(models.Model):
+    """One row whose token changes with every bank change, in the same transaction.
+
+    Each process compares it with the token its matcher was built from (one primary-key
+    read per vote). A random token rather than only a counter, so that a restored or
+    rolled-back database never looks "unchanged" to a process that saw another state.
+    """
+
+    token = models.UUIDField(default=uuid.uuid4)
+    counter = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    @classmethod
+    def current(cls):
+        return cls.objects.filter(pk=1).values_list("token", flat=True).first()
+
+    @classmethod
+    def bump(cls) -> None:
+        """Call inside the transaction that changes banks: the new token commits with it."""
+        cls.objects.get_or_create(pk=1)
+        cls.objects.filter(pk=1).update(token=uuid.uuid4(), counter=models.F("counter") + 1)

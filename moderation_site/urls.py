@@ -3,10 +3,14 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from review.urls import api_urlpatterns as review_api
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="uploads:upload", permanent=False)),
     path("accounts/", include("accounts.urls")),
     path("uploads/", include("uploads.urls")),
+    path("review/", include("review.urls")),
+    path("api/v1/review/", include((review_api, "review-api"))),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

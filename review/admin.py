@@ -1,11 +1,39 @@
-from django.contrib import admin
+import csv
 
-from .models import Analysis, Policy, PolicyChange
+from django.contrib import admin, messages
+from django.http import HttpResponse
+from django.utils import timezone
+
+from . import queue
+from .models import Analysis, Decision, Policy, PolicyChange, QueueEntry
 from .services_policy import record_policy_change
 
 
+@admin.action(description="Export the selected rows as CSV")
+def export_as_csv(modeladmin, request, queryset):
+    """Every concrete field, foreign keys as ids; cells that a spreadsheet would run as a
+    formula are quoted (reasons are free text)."""
+    fields = [f for f in queryset.model._meta.concrete_fields]
+    name = queryset.model._meta.model_name
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.csv"'
+    writer = csv.writer(response)
+    writer.writerow([f.attname for f in fields])
+    for row in queryset.values_list(*[f.attname for f in fields]).iterator():
+        writer.writerow([_cell(v) for v in row])
+    return response
+
+
+def _cell(value):
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Audit records are never edited or deleted."""
+    """Audit records are never edited or deleted; they can be exported."""
+
+    actions = [export_as_csv]
 
     def has_add_permission(self, request):
         return False
@@ -79,3 +107,73 @@ class AnalysisAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "item", "source", "outcome", "reason", "author")
     list_filter = ("outcome", "reason", "source")
     search_fields = ("request_id", "item__uuid", "item__sha256")
+
+
+@admin.register(Decision)
+class DecisionAdmin(ReadOnlyAdmin):
+    list_display = (
+        "decided_at",
+        "item",
+        "decision",
+        "reason",
+        "moderator",
+        "seconds_to_decide",
+        "is_override",
+    )
+    list_filter = ("decision", "is_override", "moderator", "decided_at")
+    search_fields = ("item__uuid", "reason", "moderator__username", "batch")
+    date_hierarchy = "decided_at"
+    list_select_related = ("item", "moderator")
+
+
+class ClaimedFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("pending", "Pending"), ("claimed", "Claimed"), ("expired", "Lease ran out")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "pending":
+            return queryset.filter(claimed_by__isnull=True)
+        if self.value() == "claimed":
+            return queryset.filter(claimed_by__isnull=False)
+        if self.value() == "expired":
+            return queryset.filter(lease_expires_at__lt=timezone.now())
+        return queryset
+
+
+@admin.register(QueueEntry)
+class QueueEntryAdmin(admin.ModelAdmin):
+    """The queue as it stands; only claims can be changed, by releasing them."""
+
+    list_display = (
+        "item",
+        "severity",
+        "item_created_at",
+        "claimed_by",
+        "claimed_at",
+        "lease_expires_at",
+        "group_key",
+    )
+    list_filter = (ClaimedFilter, "claimed_by")
+    search_fields = ("item__uuid", "claimed_by__username", "group_key")
+    list_select_related = ("item", "claimed_by")
+    actions = ["release_claims", export_as_csv]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_release_permission(self, request):
+        return request.user.has_perm("review.moderate")
+
+    @admin.action(description="Release the claims of the selected items", permissions=["release"])
+    def release_claims(self, request, queryset):
+        released = queue.release_entries(queryset.values_list("pk", flat=True))
+        self.message_user(request, f"Released {released} claim(s).", messages.SUCCESS)

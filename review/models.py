@@ -160,3 +160,89 @@ class Analysis(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "analyses"
+
+
+class QueueEntry(models.Model):
+    """An item waiting for a person: pending until claimed, held until decided or released.
+
+    The row is deleted when the item is decided; the Decision is the lasting record.
+    """
+
+    item = models.OneToOneField(
+        "uploads.MediaItem", on_delete=models.CASCADE, related_name="queue_entry"
+    )
+    severity = models.FloatField(default=0.0, help_text="Higher is worked first.")
+    item_created_at = models.DateTimeField(help_text="When the item was posted: older first.")
+    group_key = models.UUIDField(
+        null=True, blank=True, db_index=True, help_text="Near duplicates share one key."
+    )
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="review_claims",
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    queued_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-severity", "item_created_at", "pk"]
+        verbose_name = "queue entry"
+        verbose_name_plural = "queue"
+        indexes = [
+            models.Index(fields=["claimed_by", "-severity", "item_created_at"]),
+            # The claim query reads only pending rows, in this order.
+            models.Index(
+                fields=["-severity", "item_created_at", "id"],
+                condition=models.Q(claimed_by__isnull=True),
+                name="review_queue_pending_order",
+            ),
+        ]
+
+    def __str__(self):
+        who = self.claimed_by or "nobody"
+        return f"{self.item} (claimed by {who})"
+
+
+class Decision(models.Model):
+    """A person's verdict on one item. Never edited: a reversal is a new, superseding record."""
+
+    class Verdict(models.TextChoices):
+        APPROVE = "approve", "Approve"
+        REJECT = "reject", "Reject"
+
+    item = models.ForeignKey(
+        "uploads.MediaItem", on_delete=models.CASCADE, related_name="decisions"
+    )
+    moderator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decision = models.CharField(max_length=10, choices=Verdict.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    previous_status = models.CharField(max_length=12, blank=True)
+    batch = models.UUIDField(
+        default=uuid.uuid4, db_index=True, help_text="Decisions made by one action share it."
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(db_index=True)
+    seconds_to_decide = models.FloatField(null=True, blank=True)
+    supersedes = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.RESTRICT, related_name="superseded_by"
+    )
+    is_override = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-decided_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.decision} {self.item} by {self.moderator}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValueError("Decisions are immutable; record a superseding decision instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Decisions are part of the audit trail and are never deleted.")

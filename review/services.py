@@ -18,6 +18,7 @@ from uploads.models import MediaItem
 from .classifiers import combine, overall_class, run_classifiers
 from .decision import FLAGGED, PASS, REVIEW, Outcome, decide
 from .models import Analysis, Policy
+from .queue import enqueue_for_review
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +183,8 @@ def _record(
                 reason=outcome.text,
                 item=locked,
             )
+        if locked.status == MediaItem.Status.REVIEW:
+            enqueue_for_review(locked)
         item_changed(locked)
     return analysis
 

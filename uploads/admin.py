@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from hashing.admin import add_to_bank
+
 from .models import MediaItem
 
 
@@ -13,6 +15,7 @@ class MediaItemAdmin(admin.ModelAdmin):
     search_fields = ("uuid", "sha256", "original_name", "author__display_name")
     readonly_fields = [f.name for f in MediaItem._meta.fields] + ["preview"]
     exclude = ("file",)
+    actions = [add_to_bank]
 
     @admin.display(description="Original")
     def preview(self, obj):

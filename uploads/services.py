@@ -2,11 +2,13 @@
 
 import logging
 import os
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.services import author_for_user
 
@@ -83,6 +85,18 @@ def enqueue_analysis(item_id: int) -> None:
         analyse_item.delay(item_id)
     except Exception:  # broker down: the item stays "processing" and is retried by the sweeper
         log.exception("could not enqueue analysis of item %s", item_id)
+
+
+def requeue_stuck_items(older_than: timedelta = timedelta(minutes=5)) -> int:
+    """Enqueue again every item still processing after `older_than` (the analysis is idempotent)."""
+    stuck = MediaItem.objects.filter(
+        status=MediaItem.Status.PROCESSING, created_at__lt=timezone.now() - older_than
+    ).values_list("pk", flat=True)
+    count = 0
+    for pk in stuck.iterator():
+        enqueue_analysis(pk)
+        count += 1
+    return count
 
 
 def feed_items():

@@ -40,7 +40,6 @@ class Fetched:
 _REDIRECTS = {301, 302, 303, 307, 308}
 _CHUNK = 64 * 1024
 _DEFAULT_HEADERS = {"User-Agent": "moderation-url-fetch/1", "Accept": "image/*"}
-# Host and Accept-Encoding are always ours: compressed bodies could inflate past max_bytes.
 # Credentials and cookies must not follow a redirect to another site.
 _PRIVATE_HEADERS = {"authorization", "cookie", "proxy-authorization"}
 # Ranges that ipaddress does not (in every Python version) count as non-global.
@@ -149,6 +148,7 @@ def fetch_url(
         addresses = _resolve(host, port, allowed_networks)
         request_headers = HTTPHeaderDict(_DEFAULT_HEADERS)
         request_headers.update(extra)
+        # Always ours: the checked name, and no compression (it could inflate past max_bytes).
         request_headers.update({"Host": host_header, "Accept-Encoding": "identity"})
         pool, response = _connect(scheme, host, port, addresses, target, request_headers, deadline)
         try:
@@ -185,8 +185,10 @@ def _configured_networks():
 def _parse(url: str) -> tuple[str, str, int, str, str]:
     """Split and check a URL: (scheme, ASCII host, port, request target, Host header)."""
     if any(ord(c) < 0x21 or c in "\\\x7f" for c in url):
-        raise FetchRefused("bad_url", "The address contains spaces or other characters not "
-                                      "allowed in a web address.")
+        raise FetchRefused(
+            "bad_url",
+            "The address contains spaces or other characters not allowed in a web address.",
+        )
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -246,8 +248,14 @@ def _connect(scheme, host, port, addresses, target, headers, deadline):
             pool = urllib3.HTTPConnectionPool(address, port, **options)
         try:
             response = pool.urlopen(
-                "GET", target, headers=headers, redirect=False, retries=False,
-                preload_content=False, decode_content=False, assert_same_host=False,
+                "GET",
+                target,
+                headers=headers,
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                decode_content=False,
+                assert_same_host=False,
             )
             return pool, response
         except NewConnectionError:  # before Urllib3Timeout, which it subclasses
@@ -273,15 +281,15 @@ def _read_body(response, max_bytes: int, deadline: float) -> bytes:
     sock = getattr(response.connection, "sock", None)
     try:
         while True:
+            remaining = _remaining(deadline)
             if sock is not None:
-                sock.settimeout(_remaining(deadline))  # keep each read inside the deadline
+                sock.settimeout(remaining)  # so that a trickle cannot outlast the deadline
             chunk = response.read1(_CHUNK, decode_content=False)
             if not chunk:
                 return bytes(body)
             body += chunk
             if len(body) > max_bytes:
                 raise _too_large(max_bytes)
-            _remaining(deadline)
     except (Urllib3Timeout, TimeoutError):
         raise FetchRefused("timeout", "The download took too long.") from None
     except (HTTPError, OSError):

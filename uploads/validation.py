@@ -123,7 +123,8 @@ def _decode(data: bytes, fmt: str, max_pixels: int) -> tuple[int, int]:
             with Image.open(io.BytesIO(data), formats=formats) as im:
                 width, height = im.size
                 _check_pixels(width, height, 1, max_pixels)
-                frames = getattr(im, "n_frames", 1)
+                # MPO's extra pictures (gain maps, stereo views) are not frames we show.
+                frames = 1 if fmt == "JPEG" else getattr(im, "n_frames", 1)
                 _check_pixels(width, height, frames, max_pixels)
                 im.verify()
             # verify() leaves the file unusable, so reopen it to decode the pixels.

@@ -24,11 +24,31 @@ PROVIDERS = {
 
 _lock = threading.Lock()
 _instances: dict[str, Classifier] = {}
-# Threads start lazily, so creating the pool at import is fork-safe (celery prefork).
-_executor = ThreadPoolExecutor(
-    max_workers=int(os.environ.get("CLASSIFIER_WORKERS", "4")),
-    thread_name_prefix="classifier",
-)
+_executor: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The fan-out pool of this process, made on first use."""
+    global _executor
+    if _executor is None:
+        with _lock:
+            if _executor is None:
+                _executor = ThreadPoolExecutor(
+                    max_workers=int(os.environ.get("CLASSIFIER_WORKERS", "4")),
+                    thread_name_prefix="classifier",
+                )
+    return _executor
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (celery prefork, multiprocessing) inherits the pool's bookkeeping but
+    not its threads: work submitted there would wait forever. Start afresh."""
+    global _executor, _lock
+    _executor = None
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def get_classifier(name: str) -> Classifier:
@@ -72,7 +92,7 @@ def run_classifiers(
     futures: dict[str, Future] = {}
     for name in dict.fromkeys(names):  # de-duplicate, keep order
         try:
-            futures[name] = _executor.submit(get_classifier(name).classify, image)
+            futures[name] = _pool().submit(get_classifier(name).classify, image)
         except Exception as exc:  # noqa: BLE001
             errors[name] = _describe(exc)
 

@@ -100,3 +100,18 @@ def test_the_analysis_runs_once_per_item(uploader, jpeg):
     item = ingest(jpeg("coffee"), uploader)
     assert services.analyse_item(item.pk) is None
     assert Analysis.objects.filter(item=item).count() == 1
+
+
+def test_items_stuck_in_processing_are_analysed_again(uploader, jpeg):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from uploads.services import requeue_stuck_items
+
+    item = ingest_bytes(jpeg("coffee"), name="x.jpg", source="web", uploader=uploader)
+    assert requeue_stuck_items() == 0  # too recent to be stuck
+    MediaItem.objects.filter(pk=item.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    assert requeue_stuck_items() == 1  # eager in tests: analysed right away
+    item.refresh_from_db()
+    assert item.status == MediaItem.Status.PASSED

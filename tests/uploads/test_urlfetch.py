@@ -585,9 +585,7 @@ def tls(tmp_path_factory):
     (folder / "ca.pem").write_bytes(ca_cert.public_bytes(pem))
     (folder / "server.pem").write_bytes(
         cert.public_bytes(pem)
-        + key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        + key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(folder / "server.pem")

@@ -141,8 +141,9 @@ def test_camera_style_jpeg_with_metadata_and_padding(cat):
 def test_multi_picture_jpeg_is_one_jpeg(cat):
     """Ultra HDR and stereo photos append a second JPEG declared in the MPF segment."""
     data = encode(cat, "MPO", save_all=True, append_images=[cat.rotate(90)])
-    info = validate_image(data, **LIMITS)
+    info = validate_image(data, max_bytes=LIMITS["max_bytes"], max_pixels=451 * 300)
     assert (info.format, info.mime, info.extension) == ("JPEG", "image/jpeg", ".jpg")
+    assert refused(data + b"PK\x05\x06" + b"\x00" * 18).code == "polyglot"
 
 
 @pytest.mark.parametrize("fmt", ["GIF", "WEBP", "PNG"])
@@ -259,9 +260,7 @@ def test_refuses_truncated(cat, fmt, keep):
     assert "incomplete" in error.message
 
 
-def test_truncation_is_caught_even_if_pillow_is_told_to_tolerate_it(
-    monkeypatch, cat_jpeg, cat_png
-):
+def test_truncation_is_caught_even_if_pillow_is_told_to_tolerate_it(monkeypatch, cat_jpeg, cat_png):
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
     assert refused(cat_jpeg[:-2000]).code == "truncated"
     assert refused(cat_png[:-2000]).code == "truncated"

@@ -1,0 +1,260 @@
+"""The per-process bank matcher and the quorum vote of the hash voters.
+
+Every process keeps one in-memory MatchIndex over the enabled entries of active banks.
+Before each vote it reads BankVersion's token (one primary-key query); when a bank
+change has committed since the build, the index is rebuilt under a lock and swapped in
+one assignment, so concurrent votes see the old or the new state, never a mix.
+
+Votes are counted per content: a reference image gives one entry per algorithm, and the
+upload is blocked when some block content gets its quorum of votes. Voters agreeing on
+the same picture is what makes a match; voters each matching a different picture is
+noise. The quorum of a content counts only the voters that can vote on it (enabled in
+the policy, produced a hash, and the content has an entry of theirs): majority of those,
+or the policy's N capped at their number. So a reference image needs 3 of 5 by default,
+while a PDQ-only hash list, as ThreatExchange and HMA share them, blocks on its one voter.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .algorithms import ALGORITHMS, VOTERS
+from .index import MatchIndex, hashes_from_hex
+
+# Meta's PDQ guidance: below this quality a hash is too featureless to match on, so the
+# PDQ voter abstains (and does not count among the voters that produced a hash).
+PDQ_MIN_QUALITY = 50
+BLOCK, ALLOW = "block", "allow"
+
+
+@dataclass(frozen=True)
+class MatcherState:
+    """One immutable build: the index plus, per entry id, its content, bank and kind."""
+
+    version: object
+    index: MatchIndex
+    entry_ids: np.ndarray  # sorted
+    content_ids: np.ndarray
+    bank_ids: np.ndarray
+    is_block: np.ndarray
+    contents: np.ndarray  # sorted content ids ...
+    content_voters: np.ndarray  # ... and a bit per VOTERS index that has an entry
+    banks: dict[int, str] = field(default_factory=dict)
+    built_ms: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.entry_ids)
+
+    def lookup(self, entry_id: int) -> tuple[int, int, str]:
+        """(content id, bank id, kind) of an entry in this build."""
+        pos = int(np.searchsorted(self.entry_ids, entry_id))
+        kind = BLOCK if self.is_block[pos] else ALLOW
+        return int(self.content_ids[pos]), int(self.bank_ids[pos]), kind
+
+    def voters_of(self, content_id: int) -> set[str]:
+        """Algorithms that have an enabled entry for this content."""
+        mask = int(self.content_voters[np.searchsorted(self.contents, content_id)])
+        return {name for bit, name in enumerate(VOTERS) if mask >> bit & 1}
+
+
+def _empty_state(version=None) -> MatcherState:
+    empty = np.zeros(0, dtype=np.int64)
+    no = np.zeros(0, dtype=bool)
+    return MatcherState(version, MatchIndex(), empty, empty, empty, no, empty, empty)
+
+
+def build_state(version) -> MatcherState:
+    """Load enabled entries of active banks and index them. Read `version` first."""
+    from .models import Bank, BankEntry
+
+    started = time.perf_counter()
+    rows = (
+        BankEntry.objects.filter(enabled=True, bank__active=True)
+        .order_by("pk")
+        .values_list("pk", "algorithm", "value", "content_id", "bank_id", "bank__kind")
+    )
+    ids, algorithms, values, contents, bank_ids, block = [], [], [], [], [], []
+    for pk, algorithm, value, content_id, bank_id, kind in rows.iterator(chunk_size=5000):
+        ids.append(pk)
+        algorithms.append(algorithm)
+        values.append(value)
+        contents.append(content_id)
+        bank_ids.append(bank_id)
+        block.append(kind == BLOCK)
+    if not ids:
+        return _empty_state(version)
+    entry_ids = np.array(ids, dtype=np.int64)
+    algorithm_arr = np.array(algorithms)
+    index_rows = {}
+    for name in VOTERS:
+        rows_of = np.flatnonzero(algorithm_arr == name)
+        if len(rows_of):
+            hex_values = [values[i] for i in rows_of.tolist()]
+            bits = ALGORITHMS[name].bits
+            index_rows[name] = (entry_ids[rows_of], hashes_from_hex(hex_values, bits))
+    content_arr = np.array(contents, dtype=np.int64)
+    bits = np.zeros(len(ids), dtype=np.int64)
+    for bit, name in enumerate(VOTERS):
+        bits[algorithm_arr == name] = 1 << bit
+    order = np.argsort(content_arr, kind="stable")
+    unique_contents, starts = np.unique(content_arr[order], return_index=True)
+    names = Bank.objects.filter(pk__in=set(bank_ids)).values_list("pk", "name")
+    return MatcherState(
+        version=version,
+        index=MatchIndex().build(index_rows, version=version),
+        entry_ids=entry_ids,
+        content_ids=content_arr,
+        bank_ids=np.array(bank_ids, dtype=np.int64),
+        is_block=np.array(block, dtype=bool),
+        contents=unique_contents,
+        content_voters=np.bitwise_or.reduceat(bits[order], starts),
+        banks=dict(names),
+        built_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+
+
+class BankMatcher:
+    """The process's matcher. `state()` is cheap when nothing changed."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._state: MatcherState | None = None
+
+    def state(self) -> MatcherState:
+        from .models import BankVersion
+
+        version = BankVersion.current()
+        state = self._state
+        if state is not None and state.version == version:
+            return state
+        with self._lock:
+            state = self._state
+            if state is None or state.version != version:
+                state = build_state(version)
+                self._state = state
+        return state
+
+    def reset(self) -> None:
+        with self._lock:
+            self._state = None
+
+
+matcher = BankMatcher()
+
+
+def quorum_for(policy, voters: int) -> int:
+    """Votes needed among `voters` able to vote: the policy's N (at most all of them),
+    or, when the policy says 0, a majority."""
+    if policy.quorum:
+        return max(1, min(policy.quorum, voters))
+    return voters // 2 + 1
+
+
+def producing_voters(fp: dict, policy) -> dict[str, int]:
+    """Enabled voters that produced a usable hash for this fingerprint, with thresholds."""
+    thresholds = policy.voter_thresholds()
+    out = {name: t for name, t in thresholds.items() if fp.get(name) is not None}
+    if "pdq" in out and fp.get("pdq_quality", 100) < PDQ_MIN_QUALITY:
+        del out["pdq"]
+    return out
+
+
+@dataclass
+class Tally:
+    """Votes for one content: {voter: (entry, distance, mirrored)} and what it needs."""
+
+    content: int
+    bank: int
+    votes: dict
+    eligible: int
+    quorum: int
+
+    @property
+    def reached(self) -> bool:
+        return len(self.votes) >= self.quorum
+
+    def rank(self):
+        """Reached first, then most votes, then nearest."""
+        distance = sum(v[1] for v in self.votes.values())
+        return (not self.reached, -len(self.votes), distance, self.content)
+
+
+def _tally(hits: dict, state: MatcherState, kind: str, voters: dict, policy) -> Tally | None:
+    """The deciding content of banks of `kind`: one that reached its quorum, else the
+    one closest to it (for the record)."""
+    by_content: dict[int, dict] = {}
+    banks: dict[int, int] = {}
+    for name, found in hits.items():
+        for entry_id, distance, mirrored in found:  # nearest first
+            content_id, bank_id, entry_kind = state.lookup(entry_id)
+            if entry_kind != kind:
+                continue
+            votes = by_content.setdefault(content_id, {})
+            banks[content_id] = bank_id
+            if name not in votes:
+                votes[name] = (entry_id, int(distance), bool(mirrored))
+    tallies = []
+    for content_id, votes in by_content.items():
+        eligible = len(state.voters_of(content_id) & voters.keys())
+        quorum = quorum_for(policy, eligible)
+        tallies.append(Tally(content_id, banks[content_id], votes, eligible, quorum))
+    return min(tallies, key=Tally.rank, default=None)
+
+
+def _per_voter(voters: dict, chosen: Tally | None, hits: dict, state, kind) -> dict:
+    """Each voter's vote for the chosen content; else its nearest entry of that kind."""
+    out = {}
+    chosen_votes = chosen.votes if chosen else {}
+    for name in VOTERS:
+        if name not in voters:
+            continue
+        if name in chosen_votes:
+            entry, distance, mirrored = chosen_votes[name]
+            out[name] = {"vote": True, "entry": entry, "distance": distance, "mirrored": mirrored}
+            continue
+        nearest = next((h for h in hits.get(name, []) if state.lookup(h[0])[2] == kind), None)
+        out[name] = {
+            "vote": False,
+            "entry": nearest[0] if nearest else None,
+            "distance": int(nearest[1]) if nearest else None,
+            "mirrored": bool(nearest[2]) if nearest else False,
+        }
+    return out
+
+
+def vote(fp: dict, policy) -> dict:
+    """The voters' verdict on a fingerprint against the active banks.
+
+    Returns {"blocked", "allowed", "votes", "voters", "eligible", "quorum", "bank",
+    "allow_bank", "content", "allow_votes", "allow_content", "per_voter", "thresholds",
+    "version"}. "voters": enabled voters that produced a hash; "eligible", "votes",
+    "quorum": of the deciding block content (without one, quorum is that of all voters).
+    `per_voter` (block side): {name: {"vote", "entry", "distance", "mirrored"}}; a voter
+    that matched only another content shows that entry with vote False. Allow contents
+    are tallied by the same rule; "allowed" means one of them reached its quorum.
+    """
+    voters = producing_voters(fp, policy)
+    state = matcher.state()
+    hits = state.index.query(fp, voters, mirrored=policy.mirror_aware) if len(state) else {}
+    block = _tally(hits, state, BLOCK, voters, policy)
+    allow = _tally(hits, state, ALLOW, voters, policy)
+    return {
+        "blocked": bool(block and block.reached),
+        "allowed": bool(allow and allow.reached),
+        "votes": len(block.votes) if block else 0,
+        "voters": len(voters),
+        "eligible": block.eligible if block else len(voters),
+        "quorum": block.quorum if block else quorum_for(policy, len(voters)),
+        "bank": state.banks.get(block.bank, "") if block else "",
+        "allow_bank": state.banks.get(allow.bank, "") if allow else "",
+        "content": block.content if block else None,
+        "allow_votes": len(allow.votes) if allow else 0,
+        "allow_content": allow.content if allow else None,
+        "per_voter": _per_voter(voters, block, hits, state, BLOCK),
+        "thresholds": voters,
+        "version": str(state.version) if state.version else None,
+    }

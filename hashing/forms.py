@@ -1,0 +1,51 @@
+from django import forms
+from django.conf import settings
+
+from .models import Bank
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleImageField(forms.FileField):
+    """Several files from one input (Django's documented pattern)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "image/*"}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, list | tuple):
+            return [single(d, initial) for d in data]
+        return [single(data, initial)]
+
+
+class ReferenceImagesForm(forms.Form):
+    images = MultipleImageField(
+        help_text="Reference pictures; each is hashed (five algorithms) and then discarded."
+    )
+    note = forms.CharField(max_length=500, required=False, help_text="Kept with every entry.")
+
+    def clean_images(self):
+        images = self.cleaned_data["images"]
+        if len(images) > settings.UPLOAD_MAX_FILES * 5:
+            raise forms.ValidationError(
+                f"At most {settings.UPLOAD_MAX_FILES * 5} pictures at once; "
+                "use the import_bank command with a hash list for more."
+            )
+        return images
+
+
+class HashListForm(forms.Form):
+    file = forms.FileField(
+        label="Hash list (CSV)",
+        help_text="hash_type,hash_value[,note[,content]] per line; hash_type is one of "
+        "ahash, dhash, phash, mhash, pdq. PDQ as 64 hex characters.",
+    )
+
+
+class AddToBankForm(forms.Form):
+    bank = forms.ModelChoiceField(queryset=Bank.objects.order_by("name"))
+    note = forms.CharField(max_length=500, required=False)

@@ -1,0 +1,5 @@
+from django.urls import path
+
+from . import consumers
+
+websocket_urlpatterns = [path("ws/review/", consumers.ReviewCountsConsumer.as_asgi())]

@@ -1,0 +1,241 @@
+"""Review pages: thin views over review.queue.
+
+Forms work without JavaScript (post, redirect, message); the page's script asks for JSON.
+Refusals keep their status either way: 400 bad input, 403 not a moderator, 409 not yours.
+"""
+
+from functools import wraps
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Prefetch
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.models import Strike
+from uploads.models import MediaItem
+
+from . import queue
+from .models import Decision, Policy
+
+KEYS = [
+    ("a", "approve the current item (or the selected ones)"),
+    ("r", "reject, with the reason chosen above"),
+    ("j / →", "next item"),
+    ("k / ←", "previous item"),
+    ("x", "select or unselect the current item"),
+    ("v", "reveal the current image while held"),
+    ("b", "blur on or off for all images"),
+    ("f", "fetch more"),
+    ("u", "release everything not decided"),
+    ("/", "write a reason"),
+]
+
+
+def _wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def moderator_view(view):
+    """Signed-in moderators only (403 for others); service refusals keep their status."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_authenticated and not _wants_json(request):
+            return redirect_to_login(request.get_full_path())
+        if not queue.is_moderator(request.user):
+            if _wants_json(request):
+                return JsonResponse({"detail": "Only moderators can review items."}, status=403)
+            raise PermissionDenied("Only moderators can review items.")
+        try:
+            return view(request, *args, **kwargs)
+        except queue.ClaimConflict as exc:
+            return _refuse(request, str(exc), 409)
+        except ValidationError as exc:
+            return _refuse(request, " ".join(exc.messages), 400)
+        except MediaItem.DoesNotExist:
+            if _wants_json(request):
+                return JsonResponse({"detail": "No such item."}, status=404)
+            raise Http404("No such item.") from None
+
+    return wrapped
+
+
+def _refuse(request, message: str, status: int):
+    if _wants_json(request):
+        return JsonResponse({"detail": message}, status=status)
+    return _render_queue(request, status=status, error=message)
+
+
+def _cards(entries) -> list[dict]:
+    """One card per group of near duplicates: the most severe item leads, the rest follow."""
+    cards: dict = {}
+    for entry in entries:
+        key = entry.group_key or entry.item.uuid
+        if key in cards:
+            cards[key]["members"].append(entry.item)
+        else:
+            cards[key] = {"entry": entry, "item": entry.item, "members": []}
+    return list(cards.values())
+
+
+def _render_queue(request, status=200, error=None):
+    entries = queue.claimed_entries(request.user).prefetch_related(
+        Prefetch("item__author__strike_records", queryset=Strike.objects.order_by("-created_at"))
+    )
+    policy = Policy.current()
+    if error:
+        messages.error(request, error)
+    context = {
+        "cards": _cards(entries),
+        "stats": queue.pending_stats(request.user),
+        "policy": policy,
+        "keys": KEYS,
+        "max_reason": queue.MAX_REASON,
+    }
+    return render(request, "review/queue.html", context, status=status)
+
+
+@require_GET
+@moderator_view
+def queue_page(request):
+    return _render_queue(request)
+
+
+@require_POST
+@moderator_view
+def claim(request):
+    entries = queue.claim_items(request.user, request.POST.get("count"))
+    if _wants_json(request):
+        return JsonResponse({"items": [str(e.item.uuid) for e in entries]})
+    if entries:
+        messages.success(request, f"{len(entries)} item(s) are yours for now.")
+    else:
+        messages.info(request, "Nothing is waiting for review.")
+    return redirect("review:queue")
+
+
+@require_POST
+@moderator_view
+def release(request):
+    wanted = _uuids(request.POST.getlist("items")) if request.POST.getlist("items") else None
+    released = queue.release_claims(request.user, wanted)
+    if _wants_json(request):
+        return JsonResponse({"released": released})
+    messages.info(request, f"Released {released} item(s) back to the queue.")
+    return redirect("review:queue")
+
+
+@require_POST
+@moderator_view
+def heartbeat(request):
+    held = queue.heartbeat(request.user)
+    return JsonResponse(
+        {
+            "held": [str(e.item.uuid) for e in held],
+            "lease_expires_at": held[0].lease_expires_at.isoformat() if held else None,
+        }
+    )
+
+
+@require_GET
+@moderator_view
+def stats(request):
+    return JsonResponse(queue.pending_stats(request.user))
+
+
+@require_POST
+@moderator_view
+def decide(request):
+    """Several selected items at once, each with its own claim check."""
+    uuids = _uuids(request.POST.getlist("items"))
+    if not uuids:
+        raise ValidationError("Select at least one item.")
+    return _decide(request, uuids)
+
+
+@require_POST
+@moderator_view
+def decide_one(request, item_uuid):
+    return _decide(request, [item_uuid])
+
+
+def _decide(request, uuids):
+    reason = queue.compose_reason(request.POST.get("reason_choice"), request.POST.get("reason"))
+    decision, reason = queue.clean_decision(request.POST.get("decision"), reason)
+    decided: list[Decision] = []
+    conflicts = []
+    for item_uuid in uuids:
+        if str(item_uuid) in {str(d.item.uuid) for d in decided}:
+            continue  # settled with an earlier item of its group
+        try:
+            item = queue.item_for_moderator(request.user, item_uuid)
+            decided += queue.record_decision(request.user, item, decision, reason)
+        except (queue.ClaimConflict, MediaItem.DoesNotExist) as exc:
+            conflicts.append({"id": str(item_uuid), "detail": str(exc) or "No such item."})
+    status = 409 if conflicts and not decided else 200
+    verb = "Approved" if decision == Decision.Verdict.APPROVE else "Rejected"
+    message = f"{verb} {len(decided)} item(s)." if decided else conflicts[0]["detail"]
+    if _wants_json(request):
+        body = {
+            "decided": [str(d.item.uuid) for d in decided],
+            "conflicts": conflicts,
+            "detail": message,
+        }
+        return JsonResponse(body, status=status)
+    if status == 409:
+        return _refuse(request, message, 409)
+    messages.success(request, message)
+    for c in conflicts:
+        messages.error(request, c["detail"])
+    return redirect("review:queue")
+
+
+def _uuids(values) -> list[UUID]:
+    try:
+        return [UUID(str(v)) for v in values]
+    except ValueError:
+        raise ValidationError("Unknown item id.") from None
+
+
+@require_GET
+@moderator_view
+def item_history(request, item_uuid):
+    """An item with everything that happened to it: analyses, queue, decisions, strikes."""
+    item = queue.item_for_moderator(request.user, item_uuid)
+    return render(request, "review/item.html", _history_context(item))
+
+
+@require_POST
+@moderator_view
+def override(request, item_uuid):
+    item = queue.item_for_moderator(request.user, item_uuid)
+    reason = queue.compose_reason(request.POST.get("reason_choice"), request.POST.get("reason"))
+    try:
+        queue.override_decision(request.user, item, request.POST.get("decision"), reason)
+    except queue.ClaimConflict as exc:
+        return _refuse_on_item(request, item, str(exc), 409)
+    except ValidationError as exc:
+        return _refuse_on_item(request, item, " ".join(exc.messages), 400)
+    messages.success(request, "The decision was reversed; the earlier one stays on record.")
+    return redirect("review:item", item_uuid=item.uuid)
+
+
+def _refuse_on_item(request, item, message: str, status: int):
+    if _wants_json(request):
+        return JsonResponse({"detail": message}, status=status)
+    messages.error(request, message)
+    return render(request, "review/item.html", _history_context(item), status=status)
+
+
+def _history_context(item) -> dict:
+    return {
+        "item": item,
+        "analyses": item.analyses.all()[:20],
+        "can_see_original": True,
+        "policy": Policy.current(),
+        "max_reason": queue.MAX_REASON,
+    }
