@@ -285,7 +285,7 @@ def _settle(moderator, entries, decision, reason) -> list[Decision]:
     batch = uuid.uuid4()
     items = {
         i.pk: i
-        for i in MediaItem.objects.select_for_update()
+        for i in MediaItem.objects.select_for_update(of=("self",))
         .select_related("author", "duplicate_of")
         .filter(pk__in=[e.item_id for e in entries])
         .order_by("pk")
@@ -359,7 +359,7 @@ def override_decision(user, item: MediaItem, decision: str, reason: str) -> Deci
         raise ValidationError("A reversal needs a reason.")
     with transaction.atomic():
         locked = (
-            MediaItem.objects.select_for_update()
+            MediaItem.objects.select_for_update(of=("self",))
             .select_related("author", "duplicate_of")
             .get(pk=item.pk)
         )

@@ -192,12 +192,14 @@ def test_pdq_hex_is_the_hex_of_the_256_bits_most_significant_first():
     """ThreatExchange writes PDQ as hex of the bit string in hash-vector order."""
     import numpy as np
     import pdqhash
+    from PIL import Image
 
     rng = np.random.default_rng(0)
     pixels = (rng.random((64, 64, 3)) * 255).astype(np.uint8)
     vector, _ = pdqhash.compute(pixels)
-    reference = "%064x" % int("".join(str(int(b)) for b in vector), 2)
-    value, _ = ALGORITHMS["pdq"]._hash_array(pixels)
+    bits = "".join(str(int(b)) for b in vector)
+    reference = format(int(bits, 2), "064x")
+    value = ALGORITHMS["pdq"].compute(Image.fromarray(pixels))
     assert pdq_to_hex(value) == reference
 
 
