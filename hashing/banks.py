@@ -72,46 +72,44 @@ def build_state(version) -> MatcherState:
     from .models import Bank, BankEntry
 
     started = time.perf_counter()
-    rows = (
-        BankEntry.objects.filter(enabled=True, bank__active=True)
-        .order_by("pk")
-        .values_list("pk", "algorithm", "value", "content_id", "bank_id", "bank__kind")
-    )
-    ids, algorithms, values, contents, bank_ids, block = [], [], [], [], [], []
-    for pk, algorithm, value, content_id, bank_id, kind in rows.iterator(chunk_size=5000):
-        ids.append(pk)
-        algorithms.append(algorithm)
-        values.append(value)
-        contents.append(content_id)
-        bank_ids.append(bank_id)
-        block.append(kind == BLOCK)
-    if not ids:
-        return _empty_state(version)
-    entry_ids = np.array(ids, dtype=np.int64)
-    algorithm_arr = np.array(algorithms)
-    index_rows = {}
-    for name in VOTERS:
-        rows_of = np.flatnonzero(algorithm_arr == name)
-        if len(rows_of):
-            hex_values = [values[i] for i in rows_of.tolist()]
-            bits = ALGORITHMS[name].bits
-            index_rows[name] = (entry_ids[rows_of], hashes_from_hex(hex_values, bits))
-    content_arr = np.array(contents, dtype=np.int64)
-    bits = np.zeros(len(ids), dtype=np.int64)
+    live = BankEntry.objects.filter(enabled=True, bank__active=True)
+    index_rows, parts = {}, []
     for bit, name in enumerate(VOTERS):
-        bits[algorithm_arr == name] = 1 << bit
-    order = np.argsort(content_arr, kind="stable")
-    unique_contents, starts = np.unique(content_arr[order], return_index=True)
-    names = Bank.objects.filter(pk__in=set(bank_ids)).values_list("pk", "name")
+        rows = list(
+            live.filter(algorithm=name).values_list(
+                "pk", "value", "content_id", "bank_id", "bank__kind"
+            )
+        )
+        if not rows:
+            continue
+        ids, values, contents, bank_ids, kinds = zip(*rows)
+        ids = np.array(ids, dtype=np.int64)
+        index_rows[name] = (ids, hashes_from_hex(values, ALGORITHMS[name].bits))
+        parts.append(
+            (
+                ids,
+                np.array(contents, dtype=np.int64),
+                np.array(bank_ids, dtype=np.int64),
+                np.array(kinds) == BLOCK,
+                np.full(len(ids), 1 << bit, dtype=np.int64),
+            )
+        )
+    if not parts:
+        return _empty_state(version)
+    entry_ids, content_ids, bank_ids, is_block, bits = (np.concatenate(p) for p in zip(*parts))
+    by_entry = np.argsort(entry_ids)
+    by_content = np.argsort(content_ids, kind="stable")
+    contents, starts = np.unique(content_ids[by_content], return_index=True)
+    names = Bank.objects.filter(pk__in=np.unique(bank_ids).tolist()).values_list("pk", "name")
     return MatcherState(
         version=version,
         index=MatchIndex().build(index_rows, version=version),
-        entry_ids=entry_ids,
-        content_ids=content_arr,
-        bank_ids=np.array(bank_ids, dtype=np.int64),
-        is_block=np.array(block, dtype=bool),
-        contents=unique_contents,
-        content_voters=np.bitwise_or.reduceat(bits[order], starts),
+        entry_ids=entry_ids[by_entry],
+        content_ids=content_ids[by_entry],
+        bank_ids=bank_ids[by_entry],
+        is_block=is_block[by_entry],
+        contents=contents,
+        content_voters=np.bitwise_or.reduceat(bits[by_content], starts),
         banks=dict(names),
         built_ms=round((time.perf_counter() - started) * 1000, 2),
     )

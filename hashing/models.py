@@ -1,7 +1,7 @@
 import uuid
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 
 
 class Fingerprint(models.Model):
@@ -195,8 +195,15 @@ class BankVersion(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     @classmethod
-    def current(cls):
-        return cls.objects.filter(pk=1).values_list("token", flat=True).first()
+    def current(cls) -> uuid.UUID | None:
+        """The token, or None before the first bank change. Raw SQL: this runs before
+        every vote, and the ORM's query building costs ~25 times the query itself."""
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT token FROM {cls._meta.db_table} WHERE id = 1")
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        return row[0] if isinstance(row[0], uuid.UUID) else uuid.UUID(row[0])
 
     @classmethod
     def bump(cls) -> None:

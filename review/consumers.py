@@ -1,11 +1,44 @@
+import asyncio
+import time
+import weakref
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from .queue import COUNTS_GROUP, counts_snapshot, is_moderator, stats_for
 
+# A burst of claims or decisions becomes one update per page per this many seconds.
+COALESCE_S = 0.1
+
+
+class SharedSnapshot:
+    """The queue's numbers, read at most once per burst per process however many pages
+    are open: a page asks for numbers read after the poke it is answering."""
+
+    def __init__(self):
+        self.value = None
+        self.read_at = float("-inf")
+        self._locks = weakref.WeakKeyDictionary()  # asyncio locks belong to one event loop
+
+    async def read_after(self, moment: float) -> dict:
+        lock = self._locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        async with lock:
+            if self.read_at <= moment:
+                started = time.monotonic()
+                self.value = await database_sync_to_async(counts_snapshot)()
+                self.read_at = started
+            return self.value
+
+
+snapshots = SharedSnapshot()
+
 
 class ReviewCountsConsumer(AsyncJsonWebsocketConsumer):
     """Live queue numbers for open review pages; moderators only (close code 4403)."""
+
+    user_id = None
+    refresh = None
+    poked_at = float("-inf")
 
     async def connect(self):
         user = self.scope.get("user")
@@ -15,14 +48,26 @@ class ReviewCountsConsumer(AsyncJsonWebsocketConsumer):
         self.user_id = user.pk
         await self.channel_layer.group_add(COUNTS_GROUP, self.channel_name)
         await self.accept()
-        await self._send_counts(await database_sync_to_async(counts_snapshot)())
+        await self._send(await snapshots.read_after(time.monotonic()))
 
     async def disconnect(self, code):
-        if hasattr(self, "user_id"):
+        if self.refresh is not None:
+            self.refresh.cancel()
+        if self.user_id is not None:
             await self.channel_layer.group_discard(COUNTS_GROUP, self.channel_name)
 
-    async def counts_update(self, event):
-        await self._send_counts(event["counts"])
+    async def counts_changed(self, event):
+        self.poked_at = time.monotonic()
+        if self.refresh is None or self.refresh.done():
+            self.refresh = asyncio.create_task(self._refresh())
 
-    async def _send_counts(self, snapshot):
+    async def _refresh(self):
+        while True:
+            await asyncio.sleep(COALESCE_S)
+            answered = self.poked_at
+            await self._send(await snapshots.read_after(answered))
+            if self.poked_at == answered:  # no poke arrived while reading
+                return
+
+    async def _send(self, snapshot):
         await self.send_json({"type": "counts", **stats_for(snapshot, self.user_id)})

@@ -8,7 +8,6 @@ every claim update is also conditional on the row still being unclaimed.
 Pages, the API, consumers, tasks and admin actions all call these functions.
 """
 
-import logging
 import uuid
 from datetime import timedelta
 
@@ -28,8 +27,6 @@ from uploads.services import item_for_user
 
 from .classifiers import CATEGORIES
 from .models import Decision, Policy, QueueEntry
-
-log = logging.getLogger(__name__)
 
 COUNTS_GROUP = "review.counts"
 MAX_REASON = 500
@@ -135,19 +132,29 @@ def enqueue_for_review(item: MediaItem) -> QueueEntry:
 
 
 def _group_key_for(item: MediaItem):
-    """The group of the earliest queued near duplicate recorded at analysis, else its own."""
+    """The group of the earliest queued near duplicate recorded at analysis, or None.
+
+    Most items have no duplicate waiting; their key stays empty, which spares the claim a
+    query. The first duplicate to arrive gives the earlier item its key (its own id).
+    """
     found = (item.matches or {}).get("duplicates") or []
     pks = [d["pk"] for d in found if isinstance(d, dict) and d.get("pk")]
-    if pks:
-        key = (
-            QueueEntry.objects.filter(item_id__in=pks, group_key__isnull=False)
-            .order_by("item_created_at", "pk")
-            .values_list("group_key", flat=True)
-            .first()
+    if not pks:
+        return None
+    earliest = (
+        QueueEntry.objects.filter(item_id__in=pks)
+        .select_related("item")
+        .order_by("item_created_at", "pk")
+        .first()
+    )
+    if earliest is None:
+        return None
+    if earliest.group_key is None:
+        QueueEntry.objects.filter(pk=earliest.pk, group_key__isnull=True).update(
+            group_key=earliest.item.uuid
         )
-        if key:
-            return key
-    return item.uuid
+        earliest.refresh_from_db(fields=["group_key"])
+    return earliest.group_key
 
 
 def claimed_entries(moderator):
@@ -195,9 +202,15 @@ def claim_items(moderator, count=None) -> list[QueueEntry]:
             claimed_at=now,
             lease_expires_at=now + timedelta(minutes=policy.lease_minutes),
         )
-        claimed = list(claimed_entries(moderator).filter(pk__in=ids, claimed_at=now))
         _counts_changed()
-    return claimed
+    # Read by primary key; keep only what this claim got (a release may follow at once).
+    claimed = QueueEntry.objects.filter(pk__in=ids).select_related(
+        "item", "item__author", "item__duplicate_of"
+    )
+    return sorted(
+        (e for e in claimed if e.claimed_by_id == moderator.pk and e.claimed_at == now),
+        key=lambda e: (-e.severity, e.item_created_at, e.pk),
+    )
 
 
 def heartbeat(moderator) -> list[QueueEntry]:
@@ -438,18 +451,16 @@ def pending_stats(viewer=None) -> dict:
     return stats_for(counts_snapshot(), viewer.pk if viewer is not None else None)
 
 
-def broadcast_counts() -> None:
-    """Push the current numbers to every open review page."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(
-            COUNTS_GROUP, {"type": "counts.update", "counts": counts_snapshot()}
-        )
-    except Exception:  # a broken channel layer must not undo or fail a decision
-        log.exception("could not broadcast review counts")
-
-
 def _counts_changed() -> None:
-    transaction.on_commit(broadcast_counts)
+    """After commit, tell open review pages that the numbers moved.
+
+    Only a poke travels: the consumers re-read the numbers, coalescing bursts, so a busy
+    queue costs one count per process per moment rather than one per claim.
+    """
+    transaction.on_commit(poke_review_pages, robust=True)
+
+
+def poke_review_pages() -> None:
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(COUNTS_GROUP, {"type": "counts.changed"})

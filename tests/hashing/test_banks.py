@@ -17,6 +17,12 @@ PDQ_A = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 PDQ_B = "d8f8f0cce0f4e84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """Personas are created per test; PBKDF2 at full strength costs 0.7 s each."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def bank(db, admin_user):
     return services.create_bank("known bad", actor=admin_user, description="test")
@@ -367,3 +373,33 @@ def test_import_bank_command_refuses_bad_input_and_unknown_banks(tmp_path, db):
     with pytest.raises(CommandError, match="line 1"):
         call_command("import_bank", "new", str(path), "--create", stderr=io.StringIO())
     assert not Bank.objects.filter(name="new").exists()
+
+
+def test_every_bank_admin_page_renders(client, admin_user, bank, jpeg):
+    (content,) = services.add_images(bank, [("cup.jpg", jpeg("coffee"))])["added"]
+    entry = content.entries.first()
+    client.force_login(admin_user)
+    urls = [
+        reverse("admin:hashing_bank_changelist"),
+        reverse("admin:hashing_bank_add"),
+        reverse("admin:hashing_bank_change", args=[bank.pk]),
+        reverse("admin:hashing_bank_import", args=[bank.pk]),
+        reverse("admin:hashing_bankcontent_changelist"),
+        reverse("admin:hashing_bankcontent_change", args=[content.pk]),
+        reverse("admin:hashing_bankentry_changelist") + f"?bank__id__exact={bank.pk}",
+        reverse("admin:hashing_bankentry_change", args=[entry.pk]),
+        reverse("admin:hashing_bankchange_changelist"),
+    ]
+    for url in urls:
+        assert client.get(url).status_code == 200, url
+
+
+def test_disabling_an_entry_on_its_admin_page_is_audited(client, admin_user, bank):
+    services.import_hash_list(bank, [f"pdq,{PDQ_A}"])
+    entry = BankEntry.objects.get()
+    client.force_login(admin_user)
+    response = client.post(reverse("admin:hashing_bankentry_change", args=[entry.pk]), {})
+    assert response.status_code == 302
+    entry.refresh_from_db()
+    assert not entry.enabled
+    assert BankChange.objects.get(action=BankChange.Action.ENTRY_DISABLED).entry == entry

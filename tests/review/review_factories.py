@@ -94,7 +94,6 @@ def many_review_items(count: int, uploader=None) -> list[int]:
                 item=item,
                 severity=item.scores["explicit"],
                 item_created_at=now - timedelta(seconds=i),
-                group_key=item.uuid,
             )
             for i, item in enumerate(items)
         ]

@@ -142,7 +142,7 @@ def test_an_item_the_analysis_sends_to_review_joins_the_queue_once(uploader, jpe
     item.refresh_from_db()
     assert item.status == MediaItem.Status.REVIEW
     entry = QueueEntry.objects.get(item=item)
-    assert entry.claimed_by is None and entry.group_key == item.uuid
+    assert entry.claimed_by is None and entry.group_key is None  # no duplicate waiting
     assert entry.severity == max(item.scores["explicit"], item.scores["suggestive"])
     assert queue.enqueue_for_review(item) == entry
     assert QueueEntry.objects.count() == 1
@@ -159,8 +159,9 @@ def test_near_duplicates_waiting_together_are_one_group_and_are_claimed_together
     items = []
     for quality, size in ((92, None), (60, (200, 150)), (45, (300, 225))):
         img = original.resize(size) if size else original
-        item = ingest_bytes(encode(img, quality=quality), name="c.jpg", source="web",
-                            uploader=uploader)
+        item = ingest_bytes(
+            encode(img, quality=quality), name="c.jpg", source="web", uploader=uploader
+        )
         services.analyse_item(item.pk)
         items.append(MediaItem.objects.get(pk=item.pk))
     other = review_item(explicit=0.0, suggestive=0.0)  # unrelated, newer, no more severe

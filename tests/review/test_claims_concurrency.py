@@ -118,9 +118,7 @@ def test_an_expired_item_is_either_decided_by_its_holder_or_taken_never_both(
     assert sum(outcomes.values()) == 15
 
 
-def test_a_moderator_logging_out_mid_batch_hands_the_rest_to_the_others(
-    django_user_model, client
-):
+def test_a_moderator_logging_out_mid_batch_hands_the_rest_to_the_others(django_user_model, client):
     many_review_items(40)
     leaver, *others = moderators(django_user_model, 4)
     client.force_login(leaver)

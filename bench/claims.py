@@ -1,0 +1,299 @@
+"""Claim throughput and latency on PostgreSQL: SKIP LOCKED claims against a naive claim.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/x .venv/bin/python bench/claims.py [--save]
+
+Works in its own database (`bench_claims` on the server of DATABASE_URL, created and
+migrated if missing), seeds 100,000 pending items, then for 2, 8 and 32 concurrent
+moderators (separate processes, each with its own connection) claims batches of 10 until a
+fixed number of claims is made. Before each run every claim is released, so all runs start
+from the same queue. Any item handed out twice in a run is a duplicate (must be 0).
+
+`skip_locked` is review.queue.claim_items as the pages and the API call it (policy read,
+expired leases released, group members claimed along, a poke for live counts). `naive`
+selects the first pending rows and then updates them, with no row locks.
+"""
+
+import argparse
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moderation_site.settings")
+
+BENCH_DB = "bench_claims"
+
+
+def bench_database_url(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
+        sys.exit("bench/claims.py needs DATABASE_URL to a PostgreSQL server.")
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def ensure_database(url: str, name: str) -> None:
+    import psycopg
+
+    admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django(url: str):
+    os.environ["DATABASE_URL"] = url
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def seed(n_items: int, n_moderators: int) -> list[int]:
+    from django.contrib.auth.models import Group
+    from django.db import connection
+    from django.utils import timezone
+
+    from accounts.models import User
+    from accounts.roles import MODERATOR
+    from review.models import QueueEntry
+    from uploads.models import MediaItem
+
+    group = Group.objects.get_or_create(name=MODERATOR)[0]
+    users = []
+    for i in range(n_moderators):
+        user, _ = User.objects.get_or_create(username=f"bench-mod-{i}")
+        user.groups.add(group)
+        users.append(user.pk)
+    if QueueEntry.objects.count() == n_items and not QueueEntry.objects.exclude(
+        item__status=MediaItem.Status.REVIEW
+    ).exists():
+        return users
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE review_queueentry, review_decision, review_analysis, "
+            "uploads_mediaitem CASCADE"
+        )
+    now = timezone.now()
+    step = 5000
+    for start in range(0, n_items, step):
+        items = MediaItem.objects.bulk_create(
+            [
+                MediaItem(
+                    sha256=f"{i:064x}",
+                    mime="image/jpeg",
+                    width=1,
+                    height=1,
+                    size=1,
+                    file=f"bench/{i}.jpg",
+                    source=MediaItem.Source.API,
+                    status=MediaItem.Status.REVIEW,
+                    scores={"explicit": (i * 7919 % 1000) / 1000},
+                )
+                for i in range(start, min(start + step, n_items))
+            ]
+        )
+        QueueEntry.objects.bulk_create(
+            [
+                QueueEntry(
+                    item=item,
+                    severity=item.scores["explicit"],
+                    item_created_at=now - timedelta(seconds=start + k),
+                )
+                for k, item in enumerate(items)
+            ]
+        )
+    return users
+
+
+def reset_queue() -> None:
+    from django.db import connection
+
+    from review.models import QueueEntry
+
+    QueueEntry.objects.filter(claimed_by__isnull=False).update(
+        claimed_by=None, claimed_at=None, lease_expires_at=None
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE review_queueentry")
+
+
+def naive_claim(moderator, count: int) -> list[int]:
+    """What the old app did: read the first pending rows, then mark them. Two moderators
+    who read at the same moment get the same items."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from review.models import QueueEntry
+
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            QueueEntry.objects.filter(claimed_by__isnull=True)
+            .order_by("-severity", "item_created_at", "pk")
+            .values_list("item_id", flat=True)[:count]
+        )
+        QueueEntry.objects.filter(item_id__in=ids).update(
+            claimed_by=moderator, claimed_at=now, lease_expires_at=now + timedelta(minutes=10)
+        )
+    return ids
+
+
+def skip_locked_claim(moderator, count: int) -> list[int]:
+    from review.queue import claim_items
+
+    return [e.item_id for e in claim_items(moderator, count)]
+
+
+def worker(mode, user_id, batch, budget, deadline, start, results):
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from accounts.models import User
+
+    claim = skip_locked_claim if mode == "skip_locked" else naive_claim
+    moderator = User.objects.get(pk=user_id)
+    moderator.has_perm("review.moderate")  # warm the permission cache outside the timing
+    latencies, items = [], []
+    start.wait()
+    while time.time() < deadline:
+        with budget.get_lock():
+            if budget.value <= 0:
+                break
+            budget.value -= 1
+        t = time.perf_counter()
+        got = claim(moderator, batch)
+        latencies.append(time.perf_counter() - t)
+        if not got:
+            break
+        items.extend(got)
+    connection.close()
+    results.put((latencies, items))
+
+
+def run(mode: str, users: list[int], batch: int, claims: int, max_seconds: float) -> dict:
+    from django.db import connections
+
+    reset_queue()
+    connections.close_all()
+    ctx = mp.get_context("fork")
+    budget = ctx.Value("i", claims)
+    start = ctx.Event()
+    results = ctx.Queue()
+    deadline = time.time() + max_seconds + 5
+    procs = [
+        ctx.Process(target=worker, args=(mode, uid, batch, budget, deadline, start, results))
+        for uid in users
+    ]
+    for p in procs:
+        p.start()
+    time.sleep(1.0)  # let every process connect before the clock starts
+    began = time.perf_counter()
+    start.set()
+    latencies, items = [], []
+    for _ in procs:
+        lat, got = results.get()
+        latencies += lat
+        items += got
+    elapsed = time.perf_counter() - began
+    for p in procs:
+        p.join()
+    latencies.sort()
+    return {
+        "mode": mode,
+        "moderators": len(users),
+        "claims": len(latencies),
+        "items": len(items),
+        "claims_per_s": len(latencies) / elapsed,
+        "items_per_s": len(items) / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "duplicates": len(items) - len(set(items)),
+    }
+
+
+def table(rows: list[dict], meta: str) -> str:
+    lines = [
+        meta,
+        "",
+        "| mode | moderators | claims/s | items/s | p50 ms | p99 ms | duplicates |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['mode']} | {r['moderators']} | {r['claims_per_s']:.0f} | "
+            f"{r['items_per_s']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+            f"{r['duplicates']} |"
+        )
+    lines.append("")
+    by = {(r["mode"], r["moderators"]): r for r in rows}
+    for n in sorted({r["moderators"] for r in rows}):
+        s, v = by.get(("skip_locked", n)), by.get(("naive", n))
+        if s and v:
+            lines.append(
+                f"- {n} moderators: skip_locked/naive throughput ×"
+                f"{s['claims_per_s'] / v['claims_per_s']:.2f}, p99 ×"
+                f"{s['p99_ms'] / v['p99_ms']:.2f}; duplicates {s['duplicates']} vs "
+                f"{v['duplicates']}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--moderators", default="2,8,32")
+    parser.add_argument("--batch", type=int, default=10, help="items per claim")
+    parser.add_argument("--claims", type=int, default=2000, help="claims per run")
+    parser.add_argument("--max-seconds", type=float, default=40.0, help="per run")
+    parser.add_argument("--database", default=BENCH_DB)
+    parser.add_argument("--save", action="store_true", help="write bench/results/claims.md")
+    args = parser.parse_args()
+
+    url = os.environ.get("DATABASE_URL", "")
+    if not url:
+        sys.exit("Set DATABASE_URL to a PostgreSQL server (the bench uses its own database).")
+    url = bench_database_url(url, args.database)
+    ensure_database(url, args.database)
+    setup_django(url)
+    counts = [int(n) for n in args.moderators.split(",")]
+    t = time.perf_counter()
+    users = seed(args.items, max(counts))
+    print(f"seeded {args.items} pending items in {time.perf_counter() - t:.1f}s", flush=True)
+
+    rows = []
+    for n in counts:
+        for mode in ("skip_locked", "naive"):
+            row = run(mode, users[:n], args.batch, args.claims, args.max_seconds)
+            print(
+                f"{mode:11} {n:3} moderators: {row['claims_per_s']:6.0f} claims/s "
+                f"p50 {row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms "
+                f"duplicates {row['duplicates']}",
+                flush=True,
+            )
+            rows.append(row)
+    meta = (
+        f"Claims of {args.batch} items from {args.items:,} pending, {args.claims} claims per "
+        f"run, PostgreSQL, {os.cpu_count()} CPUs, moderators as separate processes."
+    )
+    out = table(rows, meta)
+    print()
+    print(out)
+    if args.save:
+        path = ROOT / "bench" / "results" / "claims.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("# Claims benchmark\n\n" + out)
+        print(f"saved {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
