@@ -191,7 +191,8 @@ def test_open_reduces_large_non_jpeg():
 
 # Worst distance measured over chelsea, coffee, astronaut and Venus (Pillow 13,
 # imagehash 4.3.2, pdqhash 0.2.8), hashing copies reduced to HASH_MAX_SIDE. For scale:
-# typical thresholds are ~10 bits of 64 and 31 of 256 (PDQ), and unrelated photographs are >= 20 / >= 110 apart.
+# typical thresholds are ~10 bits of 64 and 31 of 256 (PDQ); unrelated photographs are
+# >= 20 / >= 110 apart.
 TRANSFORMS = {
     "jpeg_q40": (
         lambda im: _reencode(im, 40),
