@@ -51,7 +51,8 @@ def _valid(serializer_class, request):
 class ClaimAPI(ReviewAPIView):
     def post(self, request):
         data = _valid(ClaimSerializer, request)
-        entries = queue.claim_items(request.user, data.get("count"))
+        claimed = queue.claim_items(request.user, data.get("count"))
+        entries = queue.claimed_entries(request.user).filter(pk__in=[e.pk for e in claimed])
         return Response({"items": ReviewItemSerializer(entries, many=True).data})
 
 

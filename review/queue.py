@@ -171,46 +171,38 @@ def claim_items(moderator, count=None) -> list[QueueEntry]:
 
     Near duplicates grouped with a claimed item come along, so the result can be longer
     than `count`. Expired leases are released first, so a crashed tab's items return.
+    Returns the entries without their items; `claimed_entries` reads those for display.
     """
     require_moderator(moderator)
     policy = Policy.current()
     count = clean_count(count, policy)
     now = timezone.now()
+    lease = now + timedelta(minutes=policy.lease_minutes)
     with transaction.atomic():
         released = _release_expired(now)
-        picked = list(
-            QueueEntry.objects.select_for_update(skip_locked=True)
-            .filter(claimed_by__isnull=True)
-            .order_by("-severity", "item_created_at", "pk")
-            .values_list("pk", "group_key")[:count]
+        pending = QueueEntry.objects.select_for_update(skip_locked=True).filter(
+            claimed_by__isnull=True
         )
-        if not picked:
-            if released:
-                _counts_changed()
-            return []
-        ids = [pk for pk, _ in picked]
-        keys = {key for _, key in picked if key is not None}
+        picked = list(pending.order_by("-severity", "item_created_at", "pk")[:count])
+        keys = {e.group_key for e in picked if e.group_key is not None}
         if keys:
-            ids += list(
-                QueueEntry.objects.select_for_update(skip_locked=True)
-                .filter(group_key__in=keys, claimed_by__isnull=True)
-                .exclude(pk__in=ids)
-                .values_list("pk", flat=True)
-            )
-        QueueEntry.objects.filter(pk__in=ids, claimed_by__isnull=True).update(
-            claimed_by=moderator,
-            claimed_at=now,
-            lease_expires_at=now + timedelta(minutes=policy.lease_minutes),
-        )
-        _counts_changed()
-    # Read by primary key; keep only what this claim got (a release may follow at once).
-    claimed = QueueEntry.objects.filter(pk__in=ids).select_related(
-        "item", "item__author", "item__duplicate_of"
-    )
-    return sorted(
-        (e for e in claimed if e.claimed_by_id == moderator.pk and e.claimed_at == now),
-        key=lambda e: (-e.severity, e.item_created_at, e.pk),
-    )
+            picked += pending.filter(group_key__in=keys).exclude(pk__in=[e.pk for e in picked])
+        if picked:
+            # Conditional on still being pending: the row count proves every row is ours.
+            updated = QueueEntry.objects.filter(
+                pk__in=[e.pk for e in picked], claimed_by__isnull=True
+            ).update(claimed_by=moderator, claimed_at=now, lease_expires_at=lease)
+            if updated != len(picked):  # never with row locks; re-read rather than guess
+                picked = list(
+                    QueueEntry.objects.filter(
+                        pk__in=[e.pk for e in picked], claimed_by=moderator, claimed_at=now
+                    )
+                )
+        if picked or released:
+            _counts_changed()
+    for entry in picked:
+        entry.claimed_by, entry.claimed_at, entry.lease_expires_at = moderator, now, lease
+    return sorted(picked, key=lambda e: (-e.severity, e.item_created_at, e.pk))
 
 
 def heartbeat(moderator) -> list[QueueEntry]:

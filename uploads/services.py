@@ -115,6 +115,16 @@ def can_view_original(user, item: MediaItem) -> bool:
     return item.is_visible or item.uploader_id == user.pk
 
 
+def can_view_exact_original(user, item: MediaItem) -> bool:
+    """The byte-exact original (with its metadata): staff, moderators and the uploader."""
+    return (
+        user.is_staff
+        or user.has_perm("uploads.view_original")
+        or user.has_perm("review.moderate")
+        or item.uploader_id == user.pk
+    )
+
+
 def item_for_user(user, item_uuid, *, original: bool = False) -> MediaItem:
     """The one permission-checked look-up of an item for pages, API and consumers."""
     item = MediaItem.objects.select_related("author", "duplicate_of").filter(uuid=item_uuid).first()

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import services
 from .models import MediaItem
+from .renditions import public_file
 from .urlfetch import FetchRefused
 from .validation import RefusedUpload
 
@@ -136,12 +137,20 @@ def item_detail(request, item_uuid):
 @login_required
 @require_GET
 def original(request, item_uuid):
-    """Stream a private original after the permission check; never a public URL."""
+    """Stream an image after the permission check; never a public URL.
+
+    Staff, moderators and the uploader get the original bytes; everyone else a rendition
+    without metadata (no EXIF location reaches the community feed).
+    """
     try:
         item = services.item_for_user(request.user, item_uuid, original=True)
     except MediaItem.DoesNotExist:
         raise Http404("No such item.") from None
-    response = FileResponse(item.file.open("rb"), content_type=item.mime)
+    if services.can_view_exact_original(request.user, item):
+        fh = item.file.open("rb")
+    else:
+        fh = public_file(item)
+    response = FileResponse(fh, content_type=item.mime)
     response["Cache-Control"] = "private, max-age=300"
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"

@@ -78,3 +78,37 @@ def test_an_item_in_review_is_visible_to_moderators_not_to_outsiders(
     assert client.get(reverse("uploads:item_status", args=[item.uuid])).status_code == 404
     client.force_login(moderator)
     assert fetch(client, item).status_code == 200
+
+
+def _jpeg_with_gps(photo) -> bytes:
+    import io
+
+    from PIL import Image
+
+    image = photo("coffee")
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"  # Make
+    exif[0x8825] = {1: "N", 2: (51.0, 30.0, 0.0), 3: "W", 4: (0.0, 7.0, 0.0)}  # GPS IFD
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", exif=exif, quality=90)
+    return buf.getvalue()
+
+
+def test_other_viewers_get_a_copy_without_exif_while_the_uploader_gets_the_original(
+    client, uploader, outsider, moderator, photo
+):
+    import io
+
+    from PIL import Image
+
+    data = _jpeg_with_gps(photo)
+    item = ingest_bytes(data, name="gps.jpg", source="web", uploader=uploader)
+    MediaItem.objects.filter(pk=item.pk).update(status=MediaItem.Status.PASSED)
+    for user, exact in ((uploader, True), (moderator, True), (outsider, False)):
+        client.force_login(user)
+        body = b"".join(fetch(client, item).streaming_content)
+        assert (body == data) is exact
+        exif = Image.open(io.BytesIO(body)).getexif()
+        assert (0x8825 in exif and exif.get(0x010F) == "SecretCam") is exact
+        if not exact:
+            assert Image.open(io.BytesIO(body)).size == Image.open(io.BytesIO(data)).size
