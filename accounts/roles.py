@@ -17,6 +17,14 @@ ROLE_PERMISSIONS = {
         ("accounts", "view_author"),
         ("accounts", "change_author"),
         ("accounts", "lift_ban"),
+        *[
+            ("hashing", f"{action}_{model}")
+            for model in ("bank", "bankcontent", "bankentry")
+            for action in ("view", "add", "change")
+        ],
+        ("hashing", "view_bankchange"),
+        ("uploads", "view_mediaitem"),
+        ("uploads", "view_original"),
     ],
 }
 

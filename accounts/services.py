@@ -70,6 +70,17 @@ def add_strike(author: Author, *, source: str, reason: str, item=None, actor=Non
     return strike
 
 
+def strike_notice(strike: Strike) -> str:
+    """What the author is told after a strike."""
+    from review.models import Policy
+
+    limit = Policy.current().strikes_to_ban
+    count = strike.author.strikes
+    if strike.resulting_status == Author.Status.BANNED:
+        return f"Your account is now banned ({count} strikes)."
+    return f"Warning: strike {count} of {limit}; at {limit} the account is banned."
+
+
 def lift_ban(author: Author, *, actor, note: str = "") -> Author:
     """An admin lifts a ban: status back to warned, strikes reset, audited."""
     with transaction.atomic():

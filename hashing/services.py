@@ -55,7 +55,7 @@ class BankError(ValueError):
     """A refused bank change; the message is meant for the admin who asked for it."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HashRow:
     line: int
     algorithm: str

@@ -38,11 +38,13 @@ def decide(
     """
     duplicates = duplicates or []
     if bank and bank.get("blocked") and not bank.get("allowed"):
+        # The bank's name stays in the audit: uploaders read this sentence.
         return Outcome(
             FLAGGED,
             "bank_match",
-            f"Matches known banned content in bank “{bank.get('bank', '')}” "
-            f"({bank['votes']} of {bank['voters']} hash voters agreed; {bank['quorum']} needed).",
+            "Matches known banned content ("
+            f"{bank['votes']} of {bank.get('eligible', bank['voters'])} hash voters agreed; "
+            f"{bank['quorum']} needed).",
         )
     rejected = next((d for d in duplicates if d.get("status") == "rejected"), None)
     if rejected:
@@ -98,8 +100,7 @@ def decide(
         return Outcome(
             PASS,
             "allow_listed",
-            "Matched a block bank, but an entry of allow bank "
-            f"“{bank.get('allow_bank', '')}” overrides it.",
+            "Matched known content, but an allow-list entry overrides it.",
         )
     approved = next((d for d in duplicates if d.get("status") == "approved"), None)
     if approved:

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Strike
-from accounts.services import add_strike
+from accounts.services import add_strike, strike_notice
 from hashing.algorithms import fingerprint, open_for_hashing, pdq_to_hex, to_signed64
 from hashing.duplicates import find_duplicates
 from hashing.models import Fingerprint
@@ -177,12 +177,14 @@ def _record(
             timings={**timings, **{f"provider_{r.provider}": r.elapsed_ms for r in results}},
         )
         if outcome.reason in STRIKE_REASONS and locked.author_id:
-            add_strike(
+            strike = add_strike(
                 locked.author,
                 source=_strike_source(outcome.reason),
                 reason=outcome.text,
                 item=locked,
             )
+            locked.reason_text = f"{locked.reason_text} {strike_notice(strike)}"[:500]
+            locked.save(update_fields=["reason_text"])
         if locked.status == MediaItem.Status.REVIEW:
             enqueue_for_review(locked)
         item_changed(locked)

@@ -175,6 +175,8 @@ def _decide(request, uuids):
             item = queue.item_for_moderator(request.user, item_uuid)
             decided += queue.record_decision(request.user, item, decision, reason)
         except (queue.ClaimConflict, MediaItem.DoesNotExist) as exc:
+            if len(uuids) == 1:
+                raise  # one item: its own status (409 or 404)
             conflicts.append({"id": str(item_uuid), "detail": str(exc) or "No such item."})
     status = 409 if conflicts and not decided else 200
     verb = "Approved" if decision == Decision.Verdict.APPROVE else "Rejected"

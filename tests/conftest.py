@@ -39,6 +39,12 @@ def _fresh_item_index():
 
 
 @pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """Full-strength hashing costs ~0.7 s per persona; tests do not need it."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _eager_tasks():
     """Tasks run in-process unless a test starts a real worker."""
     from moderation_site.celery import app

@@ -26,6 +26,7 @@ def test_an_exact_copy_of_a_rejected_item_is_flagged_and_counts_a_strike(uploade
     again = ingest(data, uploader)
     assert again.status == MediaItem.Status.FLAGGED
     assert again.reason == "duplicate_of_rejected" and "exact copy" in again.reason_text
+    assert "Warning: strike 1 of 3" in again.reason_text
     assert again.duplicate_of == first and again.duplicate_distance == 0
     strike = Strike.objects.get(author__user=uploader)
     assert strike.item == again and strike.resulting_status == Author.Status.WARNED
