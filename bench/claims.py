@@ -4,9 +4,12 @@
 
 Works in its own database (`bench_claims` on the server of DATABASE_URL, created and
 migrated if missing), seeds 100,000 pending items, then for 2, 8 and 32 concurrent
-moderators (separate processes, each with its own connection) claims batches of 10 until a
-fixed number of claims is made. Before each run every claim is released, so all runs start
-from the same queue. Any item handed out twice in a run is a duplicate (must be 0).
+moderators (separate processes, each with its own connection) claims batches of 10:
+closed loop (every moderator claims again at once, until a fixed number of claims: the
+throughput ceiling) and paced (each moderator claims once a second, still far above a
+person's pace: the latency a moderator sees). Before each run every claim is released, so
+all runs start from the same queue. Any item handed out twice in a run is a duplicate
+(must be 0).
 
 `skip_locked` is review.queue.claim_items as the pages and the API call it (policy read,
 expired leases released, group members claimed along, a poke for live counts). `naive`
@@ -72,9 +75,10 @@ def seed(n_items: int, n_moderators: int) -> list[int]:
         user, _ = User.objects.get_or_create(username=f"bench-mod-{i}")
         user.groups.add(group)
         users.append(user.pk)
-    if QueueEntry.objects.count() == n_items and not QueueEntry.objects.exclude(
-        item__status=MediaItem.Status.REVIEW
-    ).exists():
+    if (
+        QueueEntry.objects.count() == n_items
+        and not QueueEntry.objects.exclude(item__status=MediaItem.Status.REVIEW).exists()
+    ):
         return users
     with connection.cursor() as cursor:
         cursor.execute(
@@ -152,7 +156,7 @@ def skip_locked_claim(moderator, count: int) -> list[int]:
     return [e.item_id for e in claim_items(moderator, count)]
 
 
-def worker(mode, user_id, batch, budget, deadline, start, results):
+def worker(mode, user_id, batch, budget, deadline, start, results, rate, phase):
     import django
 
     django.setup()
@@ -165,14 +169,23 @@ def worker(mode, user_id, batch, budget, deadline, start, results):
     moderator.has_perm("review.moderate")  # warm the permission cache outside the timing
     latencies, items = [], []
     start.wait()
+    began = time.perf_counter() + phase
+    n = 0
     while time.time() < deadline:
-        with budget.get_lock():
-            if budget.value <= 0:
-                break
-            budget.value -= 1
-        t = time.perf_counter()
+        if rate:
+            # Paced: a claim every 1/rate s. Latency counts from when the claim was due,
+            # so a server that falls behind is not hidden (no coordinated omission).
+            due = began + n / rate
+            time.sleep(max(0.0, due - time.perf_counter()))
+            n += 1
+        else:
+            with budget.get_lock():
+                if budget.value <= 0:
+                    break
+                budget.value -= 1
+            due = time.perf_counter()
         got = claim(moderator, batch)
-        latencies.append(time.perf_counter() - t)
+        latencies.append(time.perf_counter() - due)
         if not got:
             break
         items.extend(got)
@@ -180,7 +193,9 @@ def worker(mode, user_id, batch, budget, deadline, start, results):
     results.put((latencies, items))
 
 
-def run(mode: str, users: list[int], batch: int, claims: int, max_seconds: float) -> dict:
+def run(mode, users, batch, claims, seconds, rate=0.0) -> dict:
+    """Closed loop (rate 0: every moderator claims again at once, `claims` in all) or
+    paced (each moderator claims `rate` times a second for `seconds`)."""
     from django.db import connections
 
     reset_queue()
@@ -189,10 +204,23 @@ def run(mode: str, users: list[int], batch: int, claims: int, max_seconds: float
     budget = ctx.Value("i", claims)
     start = ctx.Event()
     results = ctx.Queue()
-    deadline = time.time() + max_seconds + 5
+    deadline = time.time() + 1.0 + seconds
     procs = [
-        ctx.Process(target=worker, args=(mode, uid, batch, budget, deadline, start, results))
-        for uid in users
+        ctx.Process(
+            target=worker,
+            args=(
+                mode,
+                uid,
+                batch,
+                budget,
+                deadline,
+                start,
+                results,
+                rate,
+                (k / len(users)) / rate if rate else 0.0,
+            ),
+        )
+        for k, uid in enumerate(users)
     ]
     for p in procs:
         p.start()
@@ -210,6 +238,7 @@ def run(mode: str, users: list[int], batch: int, claims: int, max_seconds: float
     latencies.sort()
     return {
         "mode": mode,
+        "load": f"{rate:g}/s each" if rate else "closed loop",
         "moderators": len(users),
         "claims": len(latencies),
         "items": len(items),
@@ -225,26 +254,27 @@ def table(rows: list[dict], meta: str) -> str:
     lines = [
         meta,
         "",
-        "| mode | moderators | claims/s | items/s | p50 ms | p99 ms | duplicates |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| mode | load | moderators | claims | claims/s | p50 ms | p99 ms | duplicates |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         lines.append(
-            f"| {r['mode']} | {r['moderators']} | {r['claims_per_s']:.0f} | "
-            f"{r['items_per_s']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+            f"| {r['mode']} | {r['load']} | {r['moderators']} | {r['claims']} | "
+            f"{r['claims_per_s']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
             f"{r['duplicates']} |"
         )
     lines.append("")
-    by = {(r["mode"], r["moderators"]): r for r in rows}
-    for n in sorted({r["moderators"] for r in rows}):
-        s, v = by.get(("skip_locked", n)), by.get(("naive", n))
-        if s and v:
-            lines.append(
-                f"- {n} moderators: skip_locked/naive throughput ×"
-                f"{s['claims_per_s'] / v['claims_per_s']:.2f}, p99 ×"
-                f"{s['p99_ms'] / v['p99_ms']:.2f}; duplicates {s['duplicates']} vs "
-                f"{v['duplicates']}"
-            )
+    by = {(r["mode"], r["load"], r["moderators"]): r for r in rows}
+    for load in dict.fromkeys(r["load"] for r in rows):
+        for n in sorted({r["moderators"] for r in rows}):
+            s, v = by.get(("skip_locked", load, n)), by.get(("naive", load, n))
+            if s and v:
+                lines.append(
+                    f"- {load}, {n} moderators: skip_locked/naive claims/s "
+                    f"×{s['claims_per_s'] / v['claims_per_s']:.2f}, p99 "
+                    f"×{s['p99_ms'] / v['p99_ms']:.2f}; duplicates {s['duplicates']} vs "
+                    f"{v['duplicates']}"
+                )
     return "\n".join(lines) + "\n"
 
 
@@ -253,8 +283,12 @@ def main():
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--moderators", default="2,8,32")
     parser.add_argument("--batch", type=int, default=10, help="items per claim")
-    parser.add_argument("--claims", type=int, default=2000, help="claims per run")
-    parser.add_argument("--max-seconds", type=float, default=40.0, help="per run")
+    parser.add_argument("--claims", type=int, default=1500, help="claims per closed-loop run")
+    parser.add_argument("--max-seconds", type=float, default=40.0, help="per closed-loop run")
+    parser.add_argument(
+        "--rate", type=float, default=1.0, help="claims/s per moderator in paced runs (0: none)"
+    )
+    parser.add_argument("--paced-seconds", type=float, default=15.0, help="per paced run")
     parser.add_argument("--database", default=BENCH_DB)
     parser.add_argument("--save", action="store_true", help="write bench/results/claims.md")
     args = parser.parse_args()
@@ -271,19 +305,27 @@ def main():
     print(f"seeded {args.items} pending items in {time.perf_counter() - t:.1f}s", flush=True)
 
     rows = []
-    for n in counts:
-        for mode in ("skip_locked", "naive"):
-            row = run(mode, users[:n], args.batch, args.claims, args.max_seconds)
-            print(
-                f"{mode:11} {n:3} moderators: {row['claims_per_s']:6.0f} claims/s "
-                f"p50 {row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms "
-                f"duplicates {row['duplicates']}",
-                flush=True,
-            )
-            rows.append(row)
+    loads = [0.0] + ([args.rate] if args.rate else [])
+    for rate in loads:
+        for n in counts:
+            for mode in ("skip_locked", "naive"):
+                if rate:
+                    row = run(mode, users[:n], args.batch, 0, args.paced_seconds, rate)
+                else:
+                    row = run(mode, users[:n], args.batch, args.claims, args.max_seconds)
+                print(
+                    f"{mode:11} {row['load']:12} {n:3} moderators: "
+                    f"{row['claims_per_s']:6.0f} claims/s p50 {row['p50_ms']:.1f} ms "
+                    f"p99 {row['p99_ms']:.1f} ms duplicates {row['duplicates']}",
+                    flush=True,
+                )
+                rows.append(row)
     meta = (
-        f"Claims of {args.batch} items from {args.items:,} pending, {args.claims} claims per "
-        f"run, PostgreSQL, {os.cpu_count()} CPUs, moderators as separate processes."
+        f"Claims of {args.batch} items from {args.items:,} pending items; PostgreSQL on the "
+        f"same machine ({os.cpu_count()} CPUs); each moderator a separate process with its "
+        f"own connection. Closed loop: {args.claims} claims per run, each moderator claiming "
+        f"again at once. Paced: each moderator makes {args.rate:g} claim(s) a second for "
+        f"{args.paced_seconds:g} s; latency counted from when the claim was due."
     )
     out = table(rows, meta)
     print()

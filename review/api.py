@@ -2,7 +2,8 @@
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import permissions, status
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -48,7 +49,15 @@ def _valid(serializer_class, request):
     return serializer.validated_data
 
 
+ITEMS = inline_serializer("ReviewItems", {"items": ReviewItemSerializer(many=True)})
+DECISIONS = inline_serializer("ReviewDecisions", {"decisions": DecisionSerializer(many=True)})
+ERROR = inline_serializer(
+    "ReviewError", {"code": serializers.CharField(), "detail": serializers.CharField()}
+)
+
+
 class ClaimAPI(ReviewAPIView):
+    @extend_schema(request=ClaimSerializer, responses={200: ITEMS, 400: ERROR})
     def post(self, request):
         data = _valid(ClaimSerializer, request)
         claimed = queue.claim_items(request.user, data.get("count"))
@@ -57,6 +66,10 @@ class ClaimAPI(ReviewAPIView):
 
 
 class ReleaseAPI(ReviewAPIView):
+    @extend_schema(
+        request=ReleaseSerializer,
+        responses=inline_serializer("Released", {"released": serializers.IntegerField()}),
+    )
     def post(self, request):
         data = _valid(ReleaseSerializer, request)
         released = queue.release_claims(request.user, data.get("items"))
@@ -64,17 +77,34 @@ class ReleaseAPI(ReviewAPIView):
 
 
 class HeartbeatAPI(ReviewAPIView):
+    @extend_schema(request=None, responses=ITEMS)
     def post(self, request):
         entries = queue.heartbeat(request.user)
         return Response({"items": ReviewItemSerializer(entries, many=True).data})
 
 
 class StatsAPI(ReviewAPIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "ReviewStats",
+            {
+                "pending": serializers.IntegerField(),
+                "claimed": serializers.IntegerField(),
+                "claimed_by_me": serializers.IntegerField(),
+                "claimed_by_others": serializers.IntegerField(),
+                "oldest_pending_at": serializers.DateTimeField(allow_null=True),
+                "oldest_pending_age_s": serializers.IntegerField(allow_null=True),
+            },
+        )
+    )
     def get(self, request):
         return Response(queue.pending_stats(request.user))
 
 
 class DecisionAPI(ReviewAPIView):
+    @extend_schema(
+        request=DecisionInputSerializer, responses={200: DECISIONS, 400: ERROR, 409: ERROR}
+    )
     def post(self, request, item_uuid):
         data = _valid(DecisionInputSerializer, request)
         item = queue.item_for_moderator(request.user, item_uuid)
@@ -85,6 +115,14 @@ class DecisionAPI(ReviewAPIView):
 
 
 class OverrideAPI(ReviewAPIView):
+    @extend_schema(
+        request=DecisionInputSerializer,
+        responses={
+            201: inline_serializer("ReviewOverride", {"decision": DecisionSerializer()}),
+            400: ERROR,
+            409: ERROR,
+        },
+    )
     def post(self, request, item_uuid):
         data = _valid(DecisionInputSerializer, request)
         item = queue.item_for_moderator(request.user, item_uuid)

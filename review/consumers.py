@@ -39,6 +39,7 @@ class ReviewCountsConsumer(AsyncJsonWebsocketConsumer):
     user_id = None
     refresh = None
     poked_at = float("-inf")
+    last_sent = None
 
     async def connect(self):
         user = self.scope.get("user")
@@ -65,9 +66,12 @@ class ReviewCountsConsumer(AsyncJsonWebsocketConsumer):
         while True:
             await asyncio.sleep(COALESCE_S)
             answered = self.poked_at
-            await self._send(await snapshots.read_after(answered))
+            snapshot = await snapshots.read_after(answered)
+            if snapshot != self.last_sent:
+                await self._send(snapshot)
             if self.poked_at == answered:  # no poke arrived while reading
                 return
 
     async def _send(self, snapshot):
+        self.last_sent = snapshot
         await self.send_json({"type": "counts", **stats_for(snapshot, self.user_id)})

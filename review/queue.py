@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import Strike
-from accounts.services import add_strike
+from accounts.services import add_strike, strike_notice
 from uploads.events import item_changed
 from uploads.models import MediaItem
 from uploads.services import item_for_user
@@ -295,6 +295,19 @@ def _settle(moderator, entries, decision, reason) -> list[Decision]:
         .filter(pk__in=[e.item_id for e in entries])
         .order_by("pk")
     }
+    strikes = {}
+    if decision == Decision.Verdict.REJECT:
+        # One violation per author per decision, however many near copies it settles.
+        for entry in entries:
+            item = items[entry.item_id]
+            if item.author_id and item.author_id not in strikes:
+                strikes[item.author_id] = add_strike(
+                    item.author,
+                    source=Strike.Source.MODERATOR,
+                    reason=reason,
+                    item=item,
+                    actor=moderator,
+                )
     decisions = []
     for entry in entries:
         item = items[entry.item_id]
@@ -313,30 +326,23 @@ def _settle(moderator, entries, decision, reason) -> list[Decision]:
                 else None,
             )
         )
-        _set_status(item, decision, now)
+        _set_status(item, decision, reason, now, strikes.get(item.author_id))
     QueueEntry.objects.filter(pk__in=[e.pk for e in entries]).delete()
-    if decision == Decision.Verdict.REJECT:
-        # One violation per author per decision, however many near copies it settles.
-        struck = set()
-        for entry in entries:
-            item = items[entry.item_id]
-            if item.author_id and item.author_id not in struck:
-                struck.add(item.author_id)
-                add_strike(
-                    item.author,
-                    source=Strike.Source.MODERATOR,
-                    reason=reason,
-                    item=item,
-                    actor=moderator,
-                )
     _counts_changed()
     return decisions
 
 
-def _set_status(item: MediaItem, decision: str, now) -> None:
+def _set_status(item: MediaItem, decision: str, reason: str, now, strike=None) -> None:
+    """The item's new state, and the sentence its uploader reads (the machine's stays in
+    the analysis record)."""
     item.status = STATUS_FOR_DECISION[decision]
     item.decided_at = now
-    item.save(update_fields=["status", "decided_at"])
+    if decision == Decision.Verdict.APPROVE:
+        item.reason_text = "A moderator approved this item."
+    else:
+        notice = f" {strike_notice(strike)}" if strike is not None else ""
+        item.reason_text = f"A moderator rejected this item: {reason.rstrip('.')}.{notice}"[:500]
+    item.save(update_fields=["status", "decided_at", "reason_text"])
     item_changed(item)
 
 
@@ -385,15 +391,16 @@ def override_decision(user, item: MediaItem, decision: str, reason: str) -> Deci
             supersedes=Decision.objects.filter(item_id=locked.pk).first(),
             is_override=True,
         )
-        _set_status(locked, decision, now)
+        strike = None
         if decision == Decision.Verdict.REJECT and locked.author_id:
-            add_strike(
+            strike = add_strike(
                 locked.author,
                 source=Strike.Source.MODERATOR,
                 reason=reason,
                 item=locked,
                 actor=user,
             )
+        _set_status(locked, decision, reason, now, strike)
     item.status, item.decided_at = locked.status, locked.decided_at
     return record
 

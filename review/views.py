@@ -27,7 +27,7 @@ KEYS = [
     ("j / →", "next item"),
     ("k / ←", "previous item"),
     ("x", "select or unselect the current item"),
-    ("v", "reveal the current image while held"),
+    ("v", "reveal the current image (again to blur it)"),
     ("b", "blur on or off for all images"),
     ("f", "fetch more"),
     ("u", "release everything not decided"),

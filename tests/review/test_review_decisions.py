@@ -28,7 +28,7 @@ def test_an_approved_item_becomes_visible_in_the_feed(moderator, uploader):
     (decision,) = queue.record_decision(moderator, item, "approve")
     item.refresh_from_db()
     assert item.status == MediaItem.Status.APPROVED and item.decided_at is not None
-    assert item in feed_items()
+    assert item in feed_items() and item.reason_text == "A moderator approved this item."
     assert decision.reason == "" and decision.previous_status == "review"
     assert not QueueEntry.objects.filter(item=item).exists()
 
@@ -55,8 +55,11 @@ def test_a_rejected_item_stays_hidden_and_its_author_is_warned_then_banned(
         queue.record_decision(moderator, item, "reject", f"Spam #{n}")
         item.refresh_from_db()
         assert item.status == MediaItem.Status.REJECTED and item not in feed_items()
+        assert item.reason_text.startswith(f"A moderator rejected this item: Spam #{n}.")
         author = Author.objects.get(user=uploader)
         statuses.append(author.status)
+    assert "Warning: strike 2 of 3" in MediaItem.objects.filter(status="rejected")[1].reason_text
+    assert item.reason_text.endswith("Your account is now banned (3 strikes).")
     assert statuses == ["warned", "warned", "banned"]
     strikes = Strike.objects.filter(author__user=uploader)
     assert strikes.count() == 3 and set(strikes.values_list("source", flat=True)) == {"moderator"}

@@ -1,0 +1,193 @@
+"""Two moderators in two browsers (Debian's Chromium, driven by Playwright) on a real server.
+
+The server is daphne in a subprocess on a free loopback port, on a database it can open:
+PostgreSQL's test database, or for SQLite a file copied from the in-memory test database
+(this test then uses that file too, so both sides see the same rows).
+"""
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.contrib.auth.models import Group
+from django.db import connection, connections
+from django.db.utils import load_backend
+
+from accounts.roles import MODERATOR
+from review.models import Decision, QueueEntry
+from tests.browser import launch, needs_chromium
+from tests.review.review_factories import review_item
+from uploads.models import MediaItem
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = [needs_chromium, pytest.mark.django_db(transaction=True)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def database_url_for_server(tmp_path):
+    """A URL the server process can open, and a function that undoes any swap."""
+    settings = connection.settings_dict
+    if connection.vendor == "postgresql":
+        auth = quote(settings["USER"] or "")
+        if settings["PASSWORD"]:
+            auth += ":" + quote(settings["PASSWORD"])
+        host = f"{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}"
+        return f"postgres://{auth}@{host}/{settings['NAME']}", lambda: None
+    if connection.vendor != "sqlite":
+        pytest.skip(f"no browser test setup for {connection.vendor}")
+    path = tmp_path / "browser.sqlite3"
+    old = connections["default"]
+    old.ensure_connection()
+    with sqlite3.connect(path) as target:
+        old.connection.backup(target)
+    swapped = {**settings, "NAME": str(path)}
+    connections["default"] = load_backend(settings["ENGINE"]).DatabaseWrapper(swapped, "default")
+
+    def restore():
+        connections["default"].close()
+        connections["default"] = old
+
+    return f"sqlite:///{path}", restore
+
+
+@pytest.fixture
+def review_server(transactional_db, tmp_path, settings):
+    url, restore = database_url_for_server(tmp_path)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "PRIVATE_MEDIA_ROOT": settings.STORAGES["default"]["OPTIONS"]["location"],
+        "DEBUG": "1",  # static files straight from static/, no collectstatic needed
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    }
+    log = open(tmp_path / "daphne.log", "wb")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "moderation_site.asgi:application",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((tmp_path / "daphne.log").read_text()[-3000:]) from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        log.close()
+        restore()
+
+
+def make_moderator(django_user_model, name):
+    # Tests hash with MD5 for speed; the server only knows the production hasher.
+    hasher = PBKDF2PasswordHasher()
+    user = django_user_model.objects.create(
+        username=name, password=hasher.encode("pw-" + name, hasher.salt())
+    )
+    user.groups.add(Group.objects.get_or_create(name=MODERATOR)[0])
+    return user
+
+
+def test_two_moderators_in_two_browsers_work_one_queue(review_server, django_user_model, jpeg):
+    from playwright.sync_api import expect, sync_playwright
+
+    make_moderator(django_user_model, "alice")
+    make_moderator(django_user_model, "bob")
+    photos = ["coffee", "chelsea", "rocket", "astronaut"]
+    for i in range(8):
+        name = photos[i % 4]
+        data = jpeg(name, size=(160 + i, 120))
+        review_item(explicit=0.3 + i / 100, data=data, name=f"{name}.jpg")
+
+    with sync_playwright() as p:
+        browser = launch(p)
+        try:
+            alice = browser.new_context().new_page()
+            bob = browser.new_context().new_page()
+            for page, name in ((alice, "alice"), (bob, "bob")):
+                page.goto(f"{review_server}/accounts/login/?next=/review/")
+                page.fill("input[name=username]", name)
+                page.fill("input[name=password]", "pw-" + name)
+                page.click("button[type=submit]")
+                expect(page.locator("#live")).to_have_text("live", timeout=5000)
+            expect(bob.locator("#pending-count")).to_have_text("8")
+
+            alice.fill("#fetch-count", "5")
+            alice.click("#fetch")
+            cards = alice.locator(".review-card")
+            expect(cards).to_have_count(5)
+            # Bob's page hears about Alice's claim within a second, without a reload.
+            expect(bob.locator("#pending-count")).to_have_text("3", timeout=1000)
+            expect(bob.locator("#claimed-others")).to_have_text("5", timeout=1000)
+            expect(alice.locator("#review-root")).to_have_class("blur")
+
+            # Approve the current item with the keyboard.
+            first = alice.locator(".review-card.current").get_attribute("data-id")
+            alice.keyboard.press("a")
+            expect(alice.locator(f'.review-card[data-id="{first}"]')).to_have_count(0)
+            expect(cards).to_have_count(4)
+            expect(bob.locator("#claimed-others")).to_have_text("4", timeout=1000)
+
+            # Reject the next one: without a reason it is refused, with one it goes.
+            second = alice.locator(".review-card.current").get_attribute("data-id")
+            alice.keyboard.press("r")
+            expect(alice.locator("#toast")).to_contain_text("needs a reason")
+            alice.select_option("#reason-choice", "Spam")
+            alice.fill("#reason-text", "link farm")
+            alice.locator(f'.review-card[data-id="{second}"] button.reject').click()
+            expect(alice.locator(f'.review-card[data-id="{second}"]')).to_have_count(0)
+            expect(bob.locator("#claimed-others")).to_have_text("3", timeout=1000)
+
+            # Blur can be turned off for the whole page with a key.
+            alice.keyboard.press("b")
+            expect(alice.locator("#review-root")).not_to_have_class("blur")
+
+            # Bob fetches: he gets none of Alice's items.
+            bob.click("#fetch")
+            expect(bob.locator(".review-card")).to_have_count(3)
+            bobs = set(
+                bob.locator(".review-card").evaluate_all("els => els.map(e => e.dataset.id)")
+            )
+            alices = set(cards.evaluate_all("els => els.map(e => e.dataset.id)"))
+            assert len(alices) == 3 and not bobs & alices
+            expect(alice.locator("#claimed-others")).to_have_text("3", timeout=1000)
+        finally:
+            browser.close()
+
+    assert Decision.objects.get(item__uuid=first).decision == "approve"
+    rejected = Decision.objects.get(item__uuid=second)
+    assert rejected.decision == "reject" and rejected.reason == "Spam — link farm"
+    assert rejected.moderator.username == "alice"
+    assert MediaItem.objects.get(uuid=second).status == "rejected"
+    assert QueueEntry.objects.filter(claimed_by__username="bob").count() == 3
