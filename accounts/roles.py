@@ -23,6 +23,10 @@ ROLE_PERMISSIONS = {
             for action in ("view", "add", "change")
         ],
         ("hashing", "view_bankchange"),
+        ("review", "view_queueentry"),
+        ("review", "change_queueentry"),
+        ("review", "view_decision"),
+        ("review", "view_policychange"),
         ("uploads", "view_mediaitem"),
         ("uploads", "view_original"),
     ],

@@ -51,7 +51,7 @@ class Policy(models.Model):
     # Voters against hash banks (issue: hash banks and quorum voting).
     ahash_enabled = models.BooleanField(default=True)
     ahash_threshold = models.PositiveSmallIntegerField(
-        default=10, validators=[MaxValueValidator(12)]
+        default=8, validators=[MaxValueValidator(12)]
     )
     dhash_enabled = models.BooleanField(default=True)
     dhash_threshold = models.PositiveSmallIntegerField(
@@ -59,11 +59,11 @@ class Policy(models.Model):
     )
     phash_enabled = models.BooleanField(default=True)
     phash_threshold = models.PositiveSmallIntegerField(
-        default=10, validators=[MaxValueValidator(12)]
+        default=8, validators=[MaxValueValidator(12)]
     )
     mhash_enabled = models.BooleanField(default=True)
     mhash_threshold = models.PositiveSmallIntegerField(
-        default=10, validators=[MaxValueValidator(12)]
+        default=12, validators=[MaxValueValidator(12)]
     )
     pdq_enabled = models.BooleanField(default=True)
     pdq_threshold = models.PositiveSmallIntegerField(default=31, validators=[MaxValueValidator(31)])

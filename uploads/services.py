@@ -10,6 +10,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import Author
 from accounts.services import author_for_user
 
 from .models import MediaItem
@@ -39,8 +40,11 @@ def ingest_bytes(
     """
     if author is None and uploader is not None:
         author = author_for_user(uploader)
-    if author is not None and author.is_banned:
-        raise AuthorBanned(AuthorBanned.message)
+    if (
+        author is not None
+        and Author.objects.filter(pk=author.pk, status=Author.Status.BANNED).exists()
+    ):
+        raise AuthorBanned(AuthorBanned.message)  # read fresh: a cached author may be stale
     info = validate_image(
         data, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS
     )

@@ -57,7 +57,9 @@ def reference(block_bank):
     return hashes, add_content(block_bank, hashes)
 
 
-WITHIN, OUTSIDE = {"ahash": 10, "dhash": 3, "phash": 0, "mhash": 7, "pdq": 31}, None
+def at_threshold(policy) -> dict:
+    """Each voter's distance exactly at its policy threshold: the farthest that still votes."""
+    return policy.voter_thresholds()
 
 
 @pytest.mark.parametrize(
@@ -73,7 +75,8 @@ WITHIN, OUTSIDE = {"ahash": 10, "dhash": 3, "phash": 0, "mhash": 7, "pdq": 31}, 
 )
 def test_voters_that_disagree_give_the_quorum_result(policy, reference, matching, blocked):
     hashes, content = reference
-    fp = make_fp(hashes, {name: WITHIN[name] for name in matching})
+    within = at_threshold(policy)
+    fp = make_fp(hashes, {name: within[name] for name in matching})
     result = banks.vote(fp, policy)
     assert result["blocked"] is blocked
     assert result["votes"] == len(matching) and result["voters"] == 5 and result["quorum"] == 3
@@ -83,7 +86,17 @@ def test_voters_that_disagree_give_the_quorum_result(policy, reference, matching
 
 def test_a_voter_just_outside_its_threshold_does_not_vote(policy, reference):
     hashes, _ = reference
-    fp = make_fp(hashes, {"ahash": 11, "dhash": 10, "phash": 10, "pdq": 32, "mhash": 25})
+    t = at_threshold(policy)
+    fp = make_fp(
+        hashes,
+        {
+            "ahash": t["ahash"] + 1,
+            "dhash": t["dhash"],
+            "phash": t["phash"],
+            "pdq": t["pdq"] + 1,
+            "mhash": t["mhash"] + 1,
+        },
+    )
     result = banks.vote(fp, policy)
     assert result["votes"] == 2 and not result["blocked"]
     assert result["per_voter"]["ahash"] == {
@@ -96,13 +109,14 @@ def test_a_voter_just_outside_its_threshold_does_not_vote(policy, reference):
 
 def test_the_result_shows_each_voters_vote_nearest_entry_and_distance(policy, reference):
     hashes, content = reference
-    fp = make_fp(hashes, {"ahash": 2, "dhash": 0, "phash": 9, "pdq": 20})
+    phash_at = at_threshold(policy)["phash"]
+    fp = make_fp(hashes, {"ahash": 2, "dhash": 0, "phash": phash_at, "pdq": 20})
     result = banks.vote(fp, policy)
     entries = dict(BankEntry.objects.filter(content=content).values_list("algorithm", "pk"))
     assert result["per_voter"] == {
         "ahash": {"vote": True, "entry": entries["ahash"], "distance": 2, "mirrored": False},
         "dhash": {"vote": True, "entry": entries["dhash"], "distance": 0, "mirrored": False},
-        "phash": {"vote": True, "entry": entries["phash"], "distance": 9, "mirrored": False},
+        "phash": {"vote": True, "entry": entries["phash"], "distance": phash_at, "mirrored": False},
         "mhash": {"vote": False, "entry": None, "distance": None, "mirrored": False},
         "pdq": {"vote": True, "entry": entries["pdq"], "distance": 20, "mirrored": False},
     }

@@ -112,3 +112,27 @@ def test_other_viewers_get_a_copy_without_exif_while_the_uploader_gets_the_origi
         assert (0x8825 in exif and exif.get(0x010F) == "SecretCam") is exact
         if not exact:
             assert Image.open(io.BytesIO(body)).size == Image.open(io.BytesIO(data)).size
+
+
+
+def test_the_item_page_shows_the_decision_history_without_moderator_names_to_the_uploader(
+    client, uploader, item_of, django_user_model
+):
+    from django.contrib.auth.models import Group
+
+    from accounts.roles import MODERATOR
+    from review import queue
+
+    alice = django_user_model.objects.create_user("mod-alice", password="x")
+    alice.groups.add(Group.objects.get(name=MODERATOR))
+    item = item_of(uploader, MediaItem.Status.REVIEW)
+    queue.enqueue_for_review(item)
+    queue.claim_items(alice, 1)
+    queue.record_decision(alice, item, "reject", "Spam")
+    client.force_login(uploader)
+    page = client.get(reverse("uploads:item", args=[item.uuid])).content.decode()
+    assert "Spam" in page and "Rejected" in page
+    assert "mod-alice" not in page
+    client.force_login(alice)
+    page = client.get(reverse("uploads:item", args=[item.uuid])).content.decode()
+    assert "Spam" in page and "mod-alice" in page
