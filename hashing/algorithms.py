@@ -33,9 +33,22 @@ def _bits_to_int(bits: np.ndarray) -> int:
     return int.from_bytes(packed.tobytes(), "big")
 
 
-def _grey(image: Image.Image) -> Image.Image:
+GREY_MAX_SIDE = 128
+
+
+def grey_source(image: Image.Image) -> Image.Image:
+    """The 64-bit hashes' input: greyscale, box-reduced to at most GREY_MAX_SIDE.
+
+    imagehash resizes to 8-32 px itself; starting from 128 px instead of 512 makes the four
+    hashes 7x cheaper and moved them by at most 2 bits (measured on scikit-image photos).
+    """
     image = hash_source(image)
-    return image if image.mode == "L" else image.convert("L")
+    grey = image if image.mode == "L" else image.convert("L")
+    if max(grey.size) > GREY_MAX_SIDE:
+        scale = GREY_MAX_SIDE / max(grey.size)
+        size = (max(1, round(grey.width * scale)), max(1, round(grey.height * scale)))
+        grey = grey.resize(size, Image.Resampling.BOX)
+    return grey
 
 
 def hash_source(image: Image.Image) -> Image.Image:
@@ -82,10 +95,10 @@ class ImageHash64(HashAlgorithm):
         self._func = func
 
     def compute(self, image: Image.Image) -> int:
-        return _bits_to_int(self._func(_grey(image)).hash)
+        return _bits_to_int(self._func(grey_source(image)).hash)
 
     def compute_mirrored(self, image: Image.Image) -> int:
-        return self.compute(ImageOps.mirror(_grey(image)))
+        return self.compute(ImageOps.mirror(grey_source(image)))
 
 
 class PDQHash(HashAlgorithm):
@@ -160,7 +173,7 @@ def fingerprint(image: Image.Image, mirrored: bool = True) -> dict:
     "mirror": {"ahash": int, ..., "pdq": int}} (no "mirror" key if not mirrored).
     """
     rgb = hash_source(prepare(image))
-    grey = rgb.convert("L")
+    grey = grey_source(rgb)
     result: dict = {name: ALGORITHMS[name].compute(grey) for name in HASH64_VOTERS}
     pdq: PDQHash = ALGORITHMS["pdq"]  # type: ignore[assignment]
     rgb_array = np.asarray(rgb)

