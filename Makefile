@@ -41,6 +41,8 @@ lint: install
 bench: install
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/matching.py
+	@if [ -n "$$DATABASE_URL" ]; then $(BIN)/python bench/claims.py; \
+	else echo "bench/claims.py needs DATABASE_URL pointing at PostgreSQL: skipped"; fi
 
 clean:
 	rm -rf var/ .pytest_cache
