@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 
+from moderation_site.admin import ReadOnlyAdmin
+
 from .models import AccountEvent, Author, Strike, User
 from .services import lift_ban
 
@@ -33,15 +35,6 @@ class AuthorAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccountEvent)
-class AccountEventAdmin(admin.ModelAdmin):
+class AccountEventAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "author", "action", "actor")
     list_filter = ("action",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -13,6 +13,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import slugify
 
+from moderation_site.admin import ReadOnlyAdmin
+
 from . import services
 from .forms import AddToBankForm, HashListForm, ReferenceImagesForm
 from .models import Bank, BankChange, BankContent, BankEntry, Fingerprint
@@ -24,17 +26,6 @@ class FingerprintAdmin(admin.ModelAdmin):
     search_fields = ("pdq",)
 
     def has_change_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
         return False
 
 

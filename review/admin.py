@@ -1,48 +1,11 @@
-import csv
-
 from django.contrib import admin, messages
-from django.http import HttpResponse
 from django.utils import timezone
+
+from moderation_site.admin import ReadOnlyAdmin, export_as_csv
 
 from . import queue
 from .models import Analysis, Decision, Policy, PolicyChange, QueueEntry
 from .services_policy import record_policy_change
-
-
-@admin.action(description="Export the selected rows as CSV")
-def export_as_csv(modeladmin, request, queryset):
-    """Every concrete field, foreign keys as ids; cells that a spreadsheet would run as a
-    formula are quoted (reasons are free text)."""
-    fields = [f for f in queryset.model._meta.concrete_fields]
-    name = queryset.model._meta.model_name
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.csv"'
-    writer = csv.writer(response)
-    writer.writerow([f.attname for f in fields])
-    for row in queryset.values_list(*[f.attname for f in fields]).iterator():
-        writer.writerow([_cell(v) for v in row])
-    return response
-
-
-def _cell(value):
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Audit records are never edited or deleted; they can be exported."""
-
-    actions = [export_as_csv]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Policy)
@@ -144,7 +107,7 @@ class ClaimedFilter(admin.SimpleListFilter):
 
 
 @admin.register(QueueEntry)
-class QueueEntryAdmin(admin.ModelAdmin):
+class QueueEntryAdmin(ReadOnlyAdmin):
     """The queue as it stands; only claims can be changed, by releasing them."""
 
     list_display = (
@@ -160,15 +123,6 @@ class QueueEntryAdmin(admin.ModelAdmin):
     search_fields = ("item__uuid", "claimed_by__username", "group_key")
     list_select_related = ("item", "claimed_by")
     actions = ["release_claims", export_as_csv]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_release_permission(self, request):
         return request.user.has_perm("review.moderate")
