@@ -13,6 +13,7 @@ urlpatterns = [
     path("items/<uuid:item_uuid>/", views.item_history, name="item"),
     path("items/<uuid:item_uuid>/decide/", views.decide_one, name="decide_one"),
     path("items/<uuid:item_uuid>/override/", views.override, name="override"),
+    path("items/<uuid:item_uuid>/add-to-bank/", views.add_to_bank, name="add_to_bank"),
 ]
 
 # Mounted at /api/v1/review/ (namespace "review-api").

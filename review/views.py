@@ -226,6 +226,32 @@ def override(request, item_uuid):
     return redirect("review:item", item_uuid=item.uuid)
 
 
+@require_POST
+@moderator_view
+def add_to_bank(request, item_uuid):
+    """"Add to bank" on a rejected item: its original is hashed into a chosen bank."""
+    from hashing import services as bank_services
+    from hashing.forms import AddToBankForm
+
+    item = queue.item_for_moderator(request.user, item_uuid)
+    if not request.user.has_perm("hashing.add_bankentry"):
+        raise PermissionDenied("Only policy admins can add items to hash banks.")
+    if item.status != MediaItem.Status.REJECTED:
+        return _refuse_on_item(request, item, "Only a rejected item can be added to a bank.", 400)
+    form = AddToBankForm(request.POST)
+    if not form.is_valid():
+        return _refuse_on_item(request, item, "Choose a bank (and an optional note).", 400)
+    bank = form.cleaned_data["bank"]
+    try:
+        bank_services.add_item_to_bank(
+            item, bank, actor=request.user, note=form.cleaned_data["note"]
+        )
+    except bank_services.BankError as exc:
+        return _refuse_on_item(request, item, str(exc), 400)
+    messages.success(request, f"Added to the bank “{bank.name}”: copies of it are now matched.")
+    return redirect("review:item", item_uuid=item.uuid)
+
+
 def _refuse_on_item(request, item, message: str, status: int):
     if _wants_json(request):
         return JsonResponse({"detail": message}, status=status)
@@ -234,8 +260,12 @@ def _refuse_on_item(request, item, message: str, status: int):
 
 
 def _history_context(item) -> dict:
+    from hashing.models import Bank, BankContent
+
     return {
         "item": item,
+        "banks": Bank.objects.filter(active=True).order_by("kind", "name"),
+        "in_banks": BankContent.objects.filter(source_item=item).select_related("bank"),
         "analyses": item.analyses.all()[:20],
         "can_see_original": True,
         "policy": Policy.current(),
