@@ -146,10 +146,13 @@ def original(request, item_uuid):
         item = services.item_for_user(request.user, item_uuid, original=True)
     except MediaItem.DoesNotExist:
         raise Http404("No such item.") from None
-    if services.can_view_exact_original(request.user, item):
-        fh = item.file.open("rb")
-    else:
-        fh = public_file(item)
+    try:
+        if services.can_view_exact_original(request.user, item):
+            fh = item.file.open("rb")
+        else:
+            fh = public_file(item)
+    except OSError:  # lost from storage: say so instead of failing
+        raise Http404("The image file is no longer available.") from None
     response = FileResponse(fh, content_type=item.mime)
     response["Cache-Control"] = "private, max-age=300"
     response["X-Content-Type-Options"] = "nosniff"

@@ -136,3 +136,11 @@ def test_the_item_page_shows_the_decision_history_without_moderator_names_to_the
     client.force_login(alice)
     page = client.get(reverse("uploads:item", args=[item.uuid])).content.decode()
     assert "Spam" in page and "mod-alice" in page
+
+
+def test_a_file_lost_from_storage_is_a_404_not_a_500(client, uploader, outsider, item_of):
+    item = item_of(uploader, MediaItem.Status.PASSED)
+    item.file.storage.delete(item.file.name)
+    for user in (uploader, outsider):  # the exact original, and the public rendition
+        client.force_login(user)
+        assert fetch(client, item).status_code == 404
