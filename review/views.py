@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Strike
+from moderation_site.http import wants_json
 from uploads.models import MediaItem
 
 from . import queue
@@ -35,19 +36,15 @@ KEYS = [
 ]
 
 
-def _wants_json(request) -> bool:
-    return "application/json" in request.headers.get("Accept", "")
-
-
 def moderator_view(view):
     """Signed-in moderators only (403 for others); service refusals keep their status."""
 
     @wraps(view)
     def wrapped(request, *args, **kwargs):
-        if not request.user.is_authenticated and not _wants_json(request):
+        if not request.user.is_authenticated and not wants_json(request):
             return redirect_to_login(request.get_full_path())
         if not queue.is_moderator(request.user):
-            if _wants_json(request):
+            if wants_json(request):
                 return JsonResponse({"detail": "Only moderators can review items."}, status=403)
             raise PermissionDenied("Only moderators can review items.")
         try:
@@ -57,7 +54,7 @@ def moderator_view(view):
         except ValidationError as exc:
             return _refuse(request, " ".join(exc.messages), 400)
         except MediaItem.DoesNotExist:
-            if _wants_json(request):
+            if wants_json(request):
                 return JsonResponse({"detail": "No such item."}, status=404)
             raise Http404("No such item.") from None
 
@@ -65,7 +62,7 @@ def moderator_view(view):
 
 
 def _refuse(request, message: str, status: int):
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse({"detail": message}, status=status)
     return _render_queue(request, status=status, error=message)
 
@@ -109,7 +106,7 @@ def queue_page(request):
 @moderator_view
 def claim(request):
     entries = queue.claim_items(request.user, request.POST.get("count"))
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse({"items": [str(e.item.uuid) for e in entries]})
     if entries:
         messages.success(request, f"{len(entries)} item(s) are yours for now.")
@@ -123,7 +120,7 @@ def claim(request):
 def release(request):
     wanted = _uuids(request.POST.getlist("items")) if request.POST.getlist("items") else None
     released = queue.release_claims(request.user, wanted)
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse({"released": released})
     messages.info(request, f"Released {released} item(s) back to the queue.")
     return redirect("review:queue")
@@ -181,7 +178,7 @@ def _decide(request, uuids):
     status = 409 if conflicts and not decided else 200
     verb = "Approved" if decision == Decision.Verdict.APPROVE else "Rejected"
     message = f"{verb} {len(decided)} item(s)." if decided else conflicts[0]["detail"]
-    if _wants_json(request):
+    if wants_json(request):
         body = {
             "decided": [str(d.item.uuid) for d in decided],
             "conflicts": conflicts,
@@ -253,7 +250,7 @@ def add_to_bank(request, item_uuid):
 
 
 def _refuse_on_item(request, item, message: str, status: int):
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse({"detail": message}, status=status)
     messages.error(request, message)
     return render(request, "review/item.html", _history_context(item), status=status)

@@ -108,25 +108,32 @@ def feed_items():
     return MediaItem.objects.filter(status__in=MediaItem.VISIBLE).select_related("author")
 
 
+def sees_everything(user) -> bool:
+    """Staff and moderators see every item and its exact original, flagged ones included."""
+    return user.is_authenticated and (
+        user.is_staff or user.has_perm("uploads.view_original") or user.has_perm("review.moderate")
+    )
+
+
+def can_view_item(user, item: MediaItem) -> bool:
+    """An item's page and status: its uploader, anyone for visible items, and staff."""
+    return user.is_authenticated and (
+        item.uploader_id == user.pk or item.is_visible or sees_everything(user)
+    )
+
+
 def can_view_original(user, item: MediaItem) -> bool:
     """Staff and moderators see all; others see visible items and their own unflagged ones."""
-    if not user.is_authenticated:
-        return False
-    if user.is_staff or user.has_perm("uploads.view_original") or user.has_perm("review.moderate"):
+    if sees_everything(user):
         return True
     if item.status in (MediaItem.Status.FLAGGED, MediaItem.Status.REJECTED):
         return False
-    return item.is_visible or item.uploader_id == user.pk
+    return can_view_item(user, item)
 
 
 def can_view_exact_original(user, item: MediaItem) -> bool:
     """The byte-exact original (with its metadata): staff, moderators and the uploader."""
-    return (
-        user.is_staff
-        or user.has_perm("uploads.view_original")
-        or user.has_perm("review.moderate")
-        or item.uploader_id == user.pk
-    )
+    return sees_everything(user) or item.uploader_id == user.pk
 
 
 def item_for_user(user, item_uuid, *, original: bool = False) -> MediaItem:
@@ -134,19 +141,7 @@ def item_for_user(user, item_uuid, *, original: bool = False) -> MediaItem:
     item = MediaItem.objects.select_related("author", "duplicate_of").filter(uuid=item_uuid).first()
     if item is None:
         raise MediaItem.DoesNotExist
-    allowed = (
-        can_view_original(user, item)
-        if original
-        else (
-            user.is_authenticated
-            and (
-                item.uploader_id == user.pk
-                or item.is_visible
-                or user.is_staff
-                or user.has_perm("review.moderate")
-            )
-        )
-    )
+    allowed = can_view_original(user, item) if original else can_view_item(user, item)
     if not allowed:
         raise MediaItem.DoesNotExist  # same answer as missing: do not reveal what exists
     return item

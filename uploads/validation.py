@@ -57,12 +57,18 @@ _TEXT = bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100)) + b"\t\n\r\f"
 _UNSUPPORTED = "This file is not a JPEG, PNG, GIF or WebP image, which are the formats accepted."
 
 
-def validate_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
-    """Return facts about ``data`` if it is an acceptable image, else raise RefusedUpload."""
-    size = len(data)
+def check_size(size: int, max_bytes: int) -> None:
+    """The size cap alone: callers holding only a length (an upload's size) check it before
+    reading the bytes."""
     if size > max_bytes:
         have, limit = _pair(size, max_bytes, _bytes, "bytes")
         raise RefusedUpload("too_large", f"The file is {have}; the limit is {limit}.")
+
+
+def validate_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
+    """Return facts about ``data`` if it is an acceptable image, else raise RefusedUpload."""
+    size = len(data)
+    check_size(size, max_bytes)
     if not size:
         raise RefusedUpload("empty", "The file is empty.")
     fmt = _sniff(data)

@@ -6,11 +6,13 @@ from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from moderation_site.http import wants_json
+
 from . import services
 from .models import MediaItem
 from .renditions import public_file
 from .urlfetch import FetchRefused
-from .validation import RefusedUpload
+from .validation import RefusedUpload, check_size
 
 
 def _limits() -> dict:
@@ -54,19 +56,8 @@ def upload(request):
         )
     try:
         for f in files:
-            if f.size > settings.UPLOAD_MAX_BYTES:
-                refused.append(
-                    _refusal(
-                        f.name,
-                        RefusedUpload(
-                            "too_large",
-                            f"The file is {f.size / 1048576:.1f} MB; the limit is "
-                            f"{settings.UPLOAD_MAX_BYTES // 1048576} MB.",
-                        ),
-                    )
-                )
-                continue
             try:
+                check_size(f.size, settings.UPLOAD_MAX_BYTES)  # before reading it into memory
                 item = services.ingest_bytes(
                     f.read(), name=f.name, source=MediaItem.Source.WEB, uploader=request.user
                 )
@@ -90,13 +81,11 @@ def _refusal(name, exc) -> dict:
     return {"name": name, "code": exc.code, "message": exc.message}
 
 
-def _wants_json(request) -> bool:
-    return "application/json" in request.headers.get("Accept", "")
-
-
 def _answer(request, accepted, refused, status):
-    if _wants_json(request):
-        items = [MediaItem.objects.get(pk=i.pk).as_status() for i in accepted]
+    if wants_json(request):
+        # Re-read: with tasks in-process the analysis has already updated the rows.
+        fresh = MediaItem.objects.select_related("duplicate_of").in_bulk([i.pk for i in accepted])
+        items = [fresh[i.pk].as_status() for i in accepted]
         return JsonResponse({"items": items, "errors": refused}, status=status)
     for r in refused:
         messages.error(request, f"{r['name']}: {r['message']}" if r["name"] else r["message"])

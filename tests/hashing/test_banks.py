@@ -17,12 +17,6 @@ PDQ_A = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 PDQ_B = "d8f8f0cce0f4e84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    """Personas are created per test; PBKDF2 at full strength costs 0.7 s each."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def bank(db, admin_user):
     return services.create_bank("known bad", actor=admin_user, description="test")

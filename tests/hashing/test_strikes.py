@@ -15,12 +15,6 @@ from tests.conftest import encode
 from uploads.models import MediaItem
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    """Personas are created per test; PBKDF2 at full strength costs 0.7 s each."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def chelsea(photo):
     return photo("chelsea")
