@@ -141,6 +141,14 @@ def _record(
         dup = next((d for d in duplicates if d["id"] == outcome.details.get("duplicate_of")), None)
         locked.status = STATUS_FOR_OUTCOME[outcome.outcome]
         locked.reason, locked.reason_text = outcome.reason, outcome.text[:500]
+        if outcome.reason in STRIKE_REASONS and locked.author_id:
+            strike = add_strike(
+                locked.author,
+                source=_strike_source(outcome.reason),
+                reason=outcome.text,
+                item=locked,
+            )
+            locked.reason_text = f"{locked.reason_text} {strike_notice(strike)}"[:500]
         locked.category, locked.confidence = category, confidence
         locked.scores = scores
         locked.matches = matches
@@ -176,15 +184,6 @@ def _record(
             reason_text=outcome.text[:500],
             timings={**timings, **{f"provider_{r.provider}": r.elapsed_ms for r in results}},
         )
-        if outcome.reason in STRIKE_REASONS and locked.author_id:
-            strike = add_strike(
-                locked.author,
-                source=_strike_source(outcome.reason),
-                reason=outcome.text,
-                item=locked,
-            )
-            locked.reason_text = f"{locked.reason_text} {strike_notice(strike)}"[:500]
-            locked.save(update_fields=["reason_text"])
         if locked.status == MediaItem.Status.REVIEW:
             enqueue_for_review(locked)
         item_changed(locked)
