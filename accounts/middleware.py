@@ -1,7 +1,9 @@
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.http import JsonResponse
 from django.shortcuts import redirect
+
+from moderation_site.errors import json_error
+from moderation_site.http import wants_json
 
 from .services import is_user_banned
 
@@ -19,7 +21,7 @@ class EndBannedSessionsMiddleware:
         if user is not None and user.is_authenticated and is_user_banned(user):
             logout(request)
             messages.error(request, BANNED_MESSAGE)
-            if request.path.startswith("/api/") or "json" in request.headers.get("Accept", ""):
-                return JsonResponse({"detail": BANNED_MESSAGE}, status=403)
+            if wants_json(request):
+                return json_error(403, "banned", BANNED_MESSAGE)
             return redirect("login")
         return self.get_response(request)

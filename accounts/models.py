@@ -6,10 +6,6 @@ from django.db import models
 class User(AbstractUser):
     """Site account. Roles are groups: uploader, moderator, policy admin."""
 
-    @property
-    def is_moderator(self) -> bool:
-        return self.is_active and self.has_perm("review.moderate")
-
 
 class Author(models.Model):
     """Whoever posted an item: a site user, an API client's end user or a Slack user."""
@@ -49,10 +45,6 @@ class Author(models.Model):
 
     def __str__(self):
         return self.display_name or f"{self.kind}:{self.external_id}"
-
-    @property
-    def is_banned(self) -> bool:
-        return self.status == self.Status.BANNED
 
 
 class Strike(models.Model):

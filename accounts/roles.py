@@ -13,6 +13,11 @@ ROLE_PERMISSIONS = {
         ("review", "override"),
         ("review", "change_policy"),
         ("review", "view_policy"),
+        *[
+            ("review", f"{action}_{model}")
+            for model in ("voter", "category", "classifierlabel")
+            for action in ("view", "add", "change", "delete")
+        ],
         ("review", "view_analysis"),
         ("accounts", "view_author"),
         ("accounts", "change_author"),

@@ -2,6 +2,7 @@
 
 from django.db import transaction
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from .models import AccountEvent, Author, Strike
 
@@ -31,15 +32,15 @@ def is_user_banned(user) -> bool:
     return Author.objects.filter(user_id=user.pk, status=Author.Status.BANNED).exists()
 
 
-def add_strike(author: Author, *, source: str, reason: str, item=None, actor=None) -> Strike:
-    """Count a violation; warn below the policy's count, ban at it. Locked against races."""
-    from review.models import Policy
-
-    policy = Policy.current()
+def add_strike(
+    author: Author, *, source: str, reason: str, strikes_to_ban: int, item=None, actor=None
+) -> Strike:
+    """Count a violation; warn below `strikes_to_ban` (the policy's), ban at it. Locked
+    against races."""
     with transaction.atomic():
         locked = Author.objects.select_for_update().get(pk=author.pk)
         locked.strikes += 1
-        if locked.strikes >= policy.strikes_to_ban:
+        if locked.strikes >= strikes_to_ban:
             new_status = Author.Status.BANNED
         else:
             new_status = Author.Status.WARNED
@@ -70,11 +71,9 @@ def add_strike(author: Author, *, source: str, reason: str, item=None, actor=Non
     return strike
 
 
-def strike_notice(strike: Strike) -> str:
+def strike_notice(strike: Strike, strikes_to_ban: int) -> str:
     """What the author is told after a strike."""
-    from review.models import Policy
-
-    limit = Policy.current().strikes_to_ban
+    limit = strikes_to_ban
     count = strike.author.strikes
     if strike.resulting_status == Author.Status.BANNED:
         return f"Your account is now banned ({count} strikes)."
@@ -97,7 +96,5 @@ def lift_ban(author: Author, *, actor, note: str = "") -> Author:
 
 def _end_access(author: Author) -> None:
     """Stop API tokens now; sessions end on their next request (EndBannedSessionsMiddleware)."""
-    from rest_framework.authtoken.models import Token
-
     if author.user_id:
         Token.objects.filter(user_id=author.user_id).delete()

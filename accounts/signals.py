@@ -1,10 +1,9 @@
-from django.contrib.auth.signals import user_logged_out  # noqa: F401  (review connects to it)
 from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 
+from .roles import sync_roles
 
-@receiver(post_migrate)
+
+@receiver(post_migrate, dispatch_uid="accounts.sync_roles")
 def create_roles(sender, **kwargs):
-    from .roles import sync_roles
-
     sync_roles()

@@ -11,7 +11,7 @@ person's pace: the latency a moderator sees). Before each run every claim is rel
 all runs start from the same queue. Any item handed out twice in a run is a duplicate
 (must be 0).
 
-`skip_locked` is review.queue.claim_items as the pages and the API call it (policy read,
+`skip_locked` is review.claims.claim_items as the pages and the API call it (policy read,
 expired leases released, group members claimed along, a poke for live counts). `naive`
 selects the first pending rows and then updates them, with no row locks.
 """
@@ -151,7 +151,7 @@ def naive_claim(moderator, count: int) -> list[int]:
 
 
 def skip_locked_claim(moderator, count: int) -> list[int]:
-    from review.queue import claim_items
+    from review.claims import claim_items
 
     return [e.item_id for e in claim_items(moderator, count)]
 

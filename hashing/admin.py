@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from django.utils.text import slugify
 
 from moderation_site.admin import ReadOnlyAdmin
+from uploads.admin import MediaItemAdmin
 
 from . import services
 from .forms import AddToBankForm, HashListForm, ReferenceImagesForm
@@ -21,12 +22,11 @@ from .models import Bank, BankChange, BankContent, BankEntry, Fingerprint
 
 
 @admin.register(Fingerprint)
-class FingerprintAdmin(admin.ModelAdmin):
-    list_display = ("item", "ahash", "dhash", "phash", "mhash", "pdq_quality")
-    search_fields = ("pdq",)
-
-    def has_change_permission(self, request, obj=None):
-        return False
+class FingerprintAdmin(ReadOnlyAdmin):
+    list_display = ("item", "algorithm", "value", "mirrored", "quality", "created_at")
+    list_filter = ("algorithm", "mirrored")
+    search_fields = ("value", "item__uuid")
+    list_select_related = ("item",)
 
 
 @admin.register(Bank)
@@ -314,3 +314,7 @@ def add_to_bank(modeladmin, request, queryset):
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
     }
     return TemplateResponse(request, "admin/hashing/add_to_bank.html", context)
+
+
+# Items are the uploads app's; banks are ours, so the action is attached from this side.
+MediaItemAdmin.actions = [*MediaItemAdmin.actions, add_to_bank]

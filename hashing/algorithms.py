@@ -1,39 +1,108 @@
-"""Perceptual hash algorithms ("voters") behind one small interface.
+"""Hash algorithms ("voters", ThreatExchange's signal types): one class each, one registry.
 
-Every hash is an unsigned Python int so that matching, storage and hex
-formatting do not depend on imagehash/pdqhash object types. The image is
-decoded and converted once (see ``open_for_hashing`` and ``fingerprint``)
-because decoding dominates the cost of hashing a large upload.
+An algorithm says which media kind it hashes, how many bits it makes, its default and
+largest distance threshold, how to compute and compare its hash, and when a hash carries
+too little information to count. Adding one is a class here (or anywhere) passed to
+``register`` plus a voter row in the policy; storage, the bank index, the vote and the
+audit take it from the registry.
+
+Every hash is an unsigned Python int, so that matching, storage and hex formatting do not
+depend on imagehash/pdqhash object types. An image is decoded and converted once per
+fingerprint (``ImageSource`` keeps the shared copies) because decoding and resizing
+dominate the cost of hashing a large upload.
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
 
 import imagehash
 import numpy as np
 import pdqhash
 from PIL import Image, ImageOps
 
-MASK64 = (1 << 64) - 1
-VOTERS = ("ahash", "dhash", "phash", "mhash", "pdq")
-# JPEG draft decode target: a 1024x768 upload decodes at 512x384 (2x faster), still more
-# than the classifier's 320 px input.
-DEFAULT_DECODE_SIZE = (384, 384)
+from uploads.kinds import prepare
+
 # Hashes are computed on a copy no larger than this. PDQ's reference tooling hashes
 # images reduced to 512 px; it makes PDQ about 5x cheaper on a 1024x768 photo and moves
 # the 64-bit hashes by at most a bit or two (measured; see docs/benchmarks.md).
 HASH_MAX_SIDE = 512
-
-
-def _bits_to_int(bits: np.ndarray) -> int:
-    """Row-major, MSB-first: the same order imagehash's str() and PDQ's hex use."""
-    packed = np.packbits(np.asarray(bits, dtype=bool).ravel())
-    return int.from_bytes(packed.tobytes(), "big")
-
-
 GREY_MAX_SIDE = 128
+
+
+class UnknownAlgorithm(KeyError):
+    """No registered algorithm has this name (or alias)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One computed hash; ``quality`` where the algorithm rates its own input (PDQ 0-100)."""
+
+    value: int
+    quality: int | None = None
+
+
+class HashAlgorithm:
+    """The interface of every algorithm. Instances are shared per process: keep them pure."""
+
+    name: str = ""
+    label: str = ""
+    media_kind: str = "image"
+    bits: int = 64
+    default_threshold: int = 8
+    max_threshold: int = 12
+    aliases: tuple[str, ...] = ()  # names other hash lists use for it
+    mirrorable: bool = True  # a mirrored variant is meaningful (images, not text)
+    finds_near_duplicates: bool = False  # its index of past items finds near copies
+
+    def signal(self, source) -> Signal:
+        """Hash a prepared source (see ``make_source``)."""
+        raise NotImplementedError
+
+    def compute(self, subject) -> int:
+        return self.signal(make_source(self.media_kind, subject)).value
+
+    def compute_mirrored(self, subject) -> int:
+        return self.signal(make_source(self.media_kind, subject).mirrored()).value
+
+    def distance(self, a: int, b: int) -> int:
+        return (a ^ b).bit_count()
+
+    def informative(self, signal: Signal) -> bool:
+        """False when the hash is too featureless to match on: the voter abstains."""
+        return True
+
+    def to_hex(self, value: int) -> str:
+        return format(value, f"0{self.bits // 4}x")
+
+    def from_hex(self, text: str) -> int:
+        """Lowercase or uppercase hex of exactly bits/4 characters, or ValueError."""
+        text = text.strip().lower()
+        if len(text) != self.bits // 4:
+            raise ValueError(f"expected {self.bits // 4} hex chars, got {len(text)}")
+        return int(text, 16)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.bits} bits>"
+
+
+# -- sources: an item's decoded content, with the conversions its algorithms share -----------
+# (``prepare`` and ``open_for_hashing`` are the image kind's decoding, in uploads.kinds.)
+
+
+def hash_source(image: Image.Image) -> Image.Image:
+    """The image every hash is computed from: flattened RGB (or L), at most HASH_MAX_SIDE."""
+    if image.mode not in ("RGB", "L"):
+        image = prepare(image)
+    longest = max(image.size)
+    if longest <= HASH_MAX_SIDE:
+        return image
+    scale = HASH_MAX_SIDE / longest
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.BOX)
 
 
 def grey_source(image: Image.Image) -> Image.Image:
@@ -51,54 +120,77 @@ def grey_source(image: Image.Image) -> Image.Image:
     return grey
 
 
-def hash_source(image: Image.Image) -> Image.Image:
-    """The image every hash is computed from: flattened RGB (or L), at most HASH_MAX_SIDE."""
-    if image.mode not in ("RGB", "L"):
-        image = prepare(image)
-    longest = max(image.size)
-    if longest <= HASH_MAX_SIDE:
-        return image
-    scale = HASH_MAX_SIDE / longest
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.BOX)
+class ImageSource:
+    """A decoded picture and the copies its algorithms share, each made once on demand."""
+
+    def __init__(self, image: Image.Image):
+        self.image = image
+
+    @cached_property
+    def rgb(self) -> Image.Image:
+        return hash_source(prepare(self.image))
+
+    @cached_property
+    def grey(self) -> Image.Image:
+        return grey_source(self.rgb)
+
+    @cached_property
+    def rgb_array(self) -> np.ndarray:
+        return np.asarray(self.rgb)
+
+    def mirrored(self) -> MirroredImageSource:
+        return MirroredImageSource(self)
 
 
-class HashAlgorithm:
-    """Interface shared by all voters; ``bits`` decides 64-bit vs 256-bit storage."""
+class MirroredImageSource:
+    """The mirror of an ImageSource, flipped from its small copies rather than re-made."""
 
-    name: str = ""
-    bits: int = 64
+    def __init__(self, original: ImageSource):
+        self.original = original
 
-    def compute(self, image: Image.Image) -> int:
-        raise NotImplementedError
+    @cached_property
+    def grey(self) -> Image.Image:
+        return ImageOps.mirror(self.original.grey)
 
-    def compute_mirrored(self, image: Image.Image) -> int:
-        return self.compute(ImageOps.mirror(image))
+    @cached_property
+    def rgb_array(self) -> np.ndarray:
+        return self.original.rgb_array[:, ::-1]
 
-    def to_hex(self, value: int) -> str:
-        return format(value, f"0{self.bits // 4}x")
 
-    def from_hex(self, text: str) -> int:
-        return _from_hex(text, self.bits)
+SOURCES: dict[str, Callable] = {"image": ImageSource}
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name} {self.bits} bits>"
+
+def make_source(media_kind: str, subject):
+    """What a kind's algorithms read: an ImageSource for images, else the subject itself."""
+    if isinstance(subject, ImageSource | MirroredImageSource):
+        return subject
+    make = SOURCES.get(media_kind)
+    return make(subject) if make else subject
+
+
+# -- the image algorithms ----------------------------------------------------------------
+
+
+def _bits_to_int(bits: np.ndarray) -> int:
+    """Row-major, MSB-first: the same order imagehash's str() and PDQ's hex use."""
+    packed = np.packbits(np.asarray(bits, dtype=bool).ravel())
+    return int.from_bytes(packed.tobytes(), "big")
 
 
 class ImageHash64(HashAlgorithm):
-    """An 8x8 imagehash function; accepts a ready "L" image to skip its own conversion."""
+    """An 8x8 imagehash function over the shared small greyscale copy."""
 
     bits = 64
+    max_threshold = 12
 
-    def __init__(self, name: str, func: Callable[[Image.Image], imagehash.ImageHash]):
-        self.name = name
-        self._func = func
+    def __init__(self, name, label, func, *, threshold, aliases=(), near_duplicates=False):
+        self.name, self.label, self._func = name, label, func
+        self.default_threshold = threshold
+        self.aliases = aliases
+        self.finds_near_duplicates = near_duplicates
 
-    def compute(self, image: Image.Image) -> int:
-        return _bits_to_int(self._func(grey_source(image)).hash)
-
-    def compute_mirrored(self, image: Image.Image) -> int:
-        return self.compute(ImageOps.mirror(grey_source(image)))
+    def signal(self, source) -> Signal:
+        return Signal(_bits_to_int(self._func(source.grey).hash))
 
 
 class PDQHash(HashAlgorithm):
@@ -111,134 +203,131 @@ class PDQHash(HashAlgorithm):
     """
 
     name = "pdq"
+    label = "PDQ"
     bits = 256
+    default_threshold = 31
+    max_threshold = 31
+    aliases = ("pdq_hash", "hash_pdq", "pdqhash")
+    # Meta's PDQ guidance: below this quality a hash is too featureless to match on.
+    MIN_QUALITY = 50
 
-    @staticmethod
-    def _rgb_array(image: Image.Image) -> np.ndarray:
-        image = hash_source(image)
-        return np.asarray(image if image.mode == "RGB" else prepare(image))
+    def signal(self, source) -> Signal:
+        vector, quality = pdqhash.compute(np.ascontiguousarray(source.rgb_array))
+        return Signal(_bits_to_int(vector), int(quality))
 
-    @staticmethod
-    def _hash_array(rgb: np.ndarray) -> tuple[int, int]:
-        vector, quality = pdqhash.compute(np.ascontiguousarray(rgb))
-        return _bits_to_int(vector), int(quality)
+    def compute_with_quality(self, image) -> tuple[int, int]:
+        found = self.signal(make_source(self.media_kind, image))
+        return found.value, found.quality
 
-    def compute_with_quality(self, image: Image.Image) -> tuple[int, int]:
-        return self._hash_array(self._rgb_array(image))
-
-    def compute(self, image: Image.Image) -> int:
-        return self.compute_with_quality(image)[0]
-
-    def compute_mirrored(self, image: Image.Image) -> int:
-        return self._hash_array(self._rgb_array(image)[:, ::-1])[0]
+    def informative(self, signal: Signal) -> bool:
+        return signal.quality is None or signal.quality >= self.MIN_QUALITY
 
 
-ALGORITHMS: dict[str, HashAlgorithm] = {
-    "ahash": ImageHash64("ahash", imagehash.average_hash),
-    "dhash": ImageHash64("dhash", imagehash.dhash),
-    # The old flagging system's "perceptual hash": row DCT, bit set if > mean.
-    "phash": ImageHash64("phash", imagehash.phash_simple),
-    # "Median-DCT hash": 2-D DCT low frequencies, bit set if > median.
-    "mhash": ImageHash64("mhash", imagehash.phash),
-    "pdq": PDQHash(),
-}
-HASH64_VOTERS = tuple(name for name in VOTERS if ALGORITHMS[name].bits == 64)
+# -- the registry ---------------------------------------------------------------------------
+
+ALGORITHMS: dict[str, HashAlgorithm] = {}
 
 
-def prepare(image: Image.Image) -> Image.Image:
-    """Return an RGB image; transparent areas are put on white.
+def register(algorithm: HashAlgorithm) -> HashAlgorithm:
+    if algorithm.bits % 64:
+        raise ValueError(f"{algorithm.name}: hashes are stored in 64-bit words")
+    ALGORITHMS[algorithm.name] = algorithm
+    return algorithm
 
-    The colour hidden under transparent pixels is arbitrary (often black), so
-    flattening on a fixed background keeps hashes of the same visible picture
-    stable across encoders.
+
+def unregister(name: str) -> None:
+    ALGORITHMS.pop(name, None)
+
+
+@contextmanager
+def registered(algorithm: HashAlgorithm) -> Iterator[HashAlgorithm]:
+    """An algorithm known for the duration of a block (tests, experiments)."""
+    register(algorithm)
+    try:
+        yield algorithm
+    finally:
+        unregister(algorithm.name)
+
+
+def get_algorithm(name: str) -> HashAlgorithm:
+    try:
+        return ALGORITHMS[name]
+    except KeyError:
+        raise UnknownAlgorithm(name) from None
+
+
+def algorithm_named(text: str) -> HashAlgorithm:
+    """By name or by an alias other hash lists use (case-insensitive)."""
+    wanted = text.strip().lower()
+    for algorithm in ALGORITHMS.values():
+        if wanted == algorithm.name or wanted in algorithm.aliases:
+            return algorithm
+    raise UnknownAlgorithm(text)
+
+
+def algorithms_for(media_kind: str) -> list[HashAlgorithm]:
+    return [a for a in ALGORITHMS.values() if a.media_kind == media_kind]
+
+
+def names(media_kind: str | None = None) -> tuple[str, ...]:
+    return tuple(n for n, a in ALGORITHMS.items() if media_kind in (None, a.media_kind))
+
+
+register(
+    ImageHash64("ahash", "aHash", imagehash.average_hash, threshold=8, aliases=("average_hash",))
+)
+register(ImageHash64("dhash", "dHash", imagehash.dhash, threshold=10, aliases=("difference_hash",)))
+# The old flagging system's "perceptual hash": row DCT, bit set if > mean. Not an alias of
+# imagehash's phash, which is our median-DCT "mhash". It also finds near duplicates of past
+# items (the policy's near-duplicate distance).
+register(ImageHash64("phash", "pHash", imagehash.phash_simple, threshold=8, near_duplicates=True))
+# "Median-DCT hash": 2-D DCT low frequencies, bit set if > median.
+register(
+    ImageHash64("mhash", "median hash", imagehash.phash, threshold=12, aliases=("median_hash",))
+)
+register(PDQHash())
+
+
+# -- fingerprints ---------------------------------------------------------------------------
+
+
+def fingerprint(subject, media_kind: str = "image", mirrored: bool = True) -> dict:
+    """Every algorithm of the kind (and their mirrored variants) from one shared source.
+
+    Returns {name: int, ..., "quality": {name: int}, "mirror": {name: int}} ("mirror" only
+    when asked for and the kind has mirrors; "quality" for algorithms that rate themselves).
     """
-    if image.mode == "RGB":
-        return image
-    if image.mode.startswith("I;16"):  # 16-bit greyscale: convert() would clip it to white
-        image = Image.fromarray((np.asarray(image, dtype=np.uint16) >> 8).astype(np.uint8))
-    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        image.mode == "P" and "transparency" in image.info
-    )
-    if has_alpha:
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
-
-
-def fingerprint(image: Image.Image, mirrored: bool = True) -> dict:
-    """All voters' hashes (and their mirrored variants) from one conversion.
-
-    Returns {"ahash": int, ..., "pdq": int, "pdq_quality": int,
-    "mirror": {"ahash": int, ..., "pdq": int}} (no "mirror" key if not mirrored).
-    """
-    rgb = hash_source(prepare(image))
-    grey = grey_source(rgb)
-    result: dict = {name: ALGORITHMS[name].compute(grey) for name in HASH64_VOTERS}
-    pdq: PDQHash = ALGORITHMS["pdq"]  # type: ignore[assignment]
-    rgb_array = np.asarray(rgb)
-    result["pdq"], result["pdq_quality"] = pdq._hash_array(rgb_array)
-    if mirrored:
-        grey_mirror = ImageOps.mirror(grey)
-        mirror = {name: ALGORITHMS[name].compute(grey_mirror) for name in HASH64_VOTERS}
-        mirror["pdq"] = pdq._hash_array(rgb_array[:, ::-1])[0]
-        result["mirror"] = mirror
+    source = make_source(media_kind, subject)
+    algorithms = algorithms_for(media_kind)
+    result: dict = {}
+    quality: dict[str, int] = {}
+    for algorithm in algorithms:
+        found = algorithm.signal(source)
+        result[algorithm.name] = found.value
+        if found.quality is not None:
+            quality[algorithm.name] = found.quality
+    result["quality"] = quality
+    mirror_of = getattr(source, "mirrored", None)
+    if mirrored and mirror_of is not None:
+        flipped = mirror_of()
+        result["mirror"] = {a.name: a.signal(flipped).value for a in algorithms if a.mirrorable}
     return result
 
 
-def open_for_hashing(data: bytes, size: tuple[int, int] = DEFAULT_DECODE_SIZE) -> Image.Image:
-    """Decode upload bytes once into an upright RGB image no smaller than ``size``.
-
-    JPEG uses Pillow's draft mode (DCT-domain downscale by 1/2, 1/4 or 1/8), which
-    is several times faster than a full decode and moves hashes by a bit or two.
-    Other formats are box-reduced by an integer factor for the same reason. The
-    result also feeds the classifier, so ``size`` should stay >= 320-640 px.
-    Animated GIF/WebP: the first frame. Raises PIL errors on undecodable data.
-    """
-    image = Image.open(io.BytesIO(data))  # positioned on the first frame of GIF/WebP/APNG
-    if image.format == "JPEG":
-        image.draft("RGB", size)
-    image = ImageOps.exif_transpose(image)
-    image = prepare(image)
-    factor = min(image.width // size[0], image.height // size[1])
-    if factor >= 2:
-        image = image.reduce(factor)
-    return image
+def informative(fp: dict, name: str) -> bool:
+    """Whether the fingerprint's hash of `name` exists and carries enough to vote."""
+    if fp.get(name) is None:
+        return False
+    quality = (fp.get("quality") or {}).get(name)
+    return get_algorithm(name).informative(Signal(fp[name], quality))
 
 
-def hamming(a: int, b: int) -> int:
-    return (a ^ b).bit_count()
-
-
-def to_signed64(value: int) -> int:
-    """Unsigned 64-bit hash -> value for a signed BIGINT column."""
-    value &= MASK64
-    return value - (1 << 64) if value >= 1 << 63 else value
-
-
-def from_signed64(value: int) -> int:
-    return value & MASK64
-
-
-def _from_hex(text: str, bits: int) -> int:
-    text = text.strip().lower()
-    if len(text) != bits // 4:
-        raise ValueError(f"expected {bits // 4} hex chars, got {len(text)}")
-    return int(text, 16)
-
-
-def hash_to_hex(value: int) -> str:
-    return format(value & MASK64, "016x")
-
-
-def hash_from_hex(text: str) -> int:
-    return _from_hex(text, 64)
-
-
-def pdq_to_hex(value: int) -> str:
-    """64 lowercase hex chars, most significant first, as ThreatExchange/HMA write PDQ."""
-    return format(value, "064x")
-
-
-def pdq_from_hex(text: str) -> int:
-    return _from_hex(text, 256)
+def fingerprint_hex(fp: dict | None) -> dict:
+    """The fingerprint as hex strings, the audit's and the API's shape."""
+    if not fp:
+        return {}
+    out: dict = {n: ALGORITHMS[n].to_hex(v) for n, v in fp.items() if n in ALGORITHMS}
+    out["quality"] = dict(fp.get("quality") or {})
+    if fp.get("mirror"):
+        out["mirror"] = {n: ALGORITHMS[n].to_hex(v) for n, v in fp["mirror"].items()}
+    return out

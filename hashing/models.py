@@ -5,31 +5,36 @@ from django.db import connection, models
 
 
 class Fingerprint(models.Model):
-    """The hashes of an item. 64-bit hashes are stored signed (BigIntegerField), PDQ as hex."""
+    """One hash of an item: one row per algorithm (and per mirrored variant).
 
-    item = models.OneToOneField(
-        "uploads.MediaItem", primary_key=True, on_delete=models.CASCADE, related_name="fingerprint"
+    Rows rather than a column per algorithm, so that a new algorithm needs no migration.
+    ``value`` is lowercase hex, most significant first, as bank entries store it.
+    """
+
+    item = models.ForeignKey(
+        "uploads.MediaItem", on_delete=models.CASCADE, related_name="fingerprints"
     )
-    ahash = models.BigIntegerField(db_index=True)
-    dhash = models.BigIntegerField(db_index=True)
-    phash = models.BigIntegerField(db_index=True)
-    mhash = models.BigIntegerField(db_index=True)
-    pdq = models.CharField(max_length=64, db_index=True)
-    pdq_quality = models.PositiveSmallIntegerField(default=0)
+    algorithm = models.CharField(max_length=16)
+    value = models.CharField(max_length=64)
+    mirrored = models.BooleanField(default=False)
+    quality = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    def as_dict(self) -> dict:
-        """Unsigned ints keyed by voter name, the shape hashing.algorithms produces."""
-        from .algorithms import from_signed64, pdq_from_hex
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "algorithm", "mirrored"], name="one_hash_per_item_algorithm"
+            )
+        ]
+        indexes = [
+            # The duplicate index loads one algorithm's plain hashes, newest since a moment.
+            models.Index(fields=["algorithm", "mirrored", "created_at"], name="fp_algo_recent"),
+            models.Index(fields=["algorithm", "value"], name="fp_algo_value"),
+        ]
 
-        return {
-            "ahash": from_signed64(self.ahash),
-            "dhash": from_signed64(self.dhash),
-            "phash": from_signed64(self.phash),
-            "mhash": from_signed64(self.mhash),
-            "pdq": pdq_from_hex(self.pdq),
-            "pdq_quality": self.pdq_quality,
-        }
+    def __str__(self):
+        mirror = " (mirrored)" if self.mirrored else ""
+        return f"{self.algorithm}:{self.value}{mirror}"
 
 
 class Bank(models.Model):
@@ -101,18 +106,10 @@ class BankContent(models.Model):
 class BankEntry(models.Model):
     """One hash of known content (a "signal"). Disabled entries stay for the record."""
 
-    class Algorithm(models.TextChoices):
-        """hashing.algorithms.VOTERS, spelled out: loading models must not import numpy."""
-
-        AHASH = "ahash", "aHash"
-        DHASH = "dhash", "dHash"
-        PHASH = "phash", "pHash"
-        MHASH = "mhash", "median hash"
-        PDQ = "pdq", "PDQ"
-
     bank = models.ForeignKey(Bank, on_delete=models.CASCADE, related_name="entries")
     content = models.ForeignKey(BankContent, on_delete=models.CASCADE, related_name="entries")
-    algorithm = models.CharField(max_length=8, choices=Algorithm.choices)
+    # A name in hashing.algorithms' registry (checked by hashing.services on every write).
+    algorithm = models.CharField(max_length=16)
     value = models.CharField(
         max_length=64, help_text="Lowercase hex, most significant first: 16 chars, PDQ 64."
     )
@@ -137,12 +134,6 @@ class BankEntry(models.Model):
 
     def __str__(self):
         return f"{self.algorithm}:{self.value}"
-
-    @property
-    def hash_int(self) -> int:
-        from .algorithms import ALGORITHMS
-
-        return ALGORITHMS[self.algorithm].from_hex(self.value)
 
 
 class BankChange(models.Model):

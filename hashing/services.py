@@ -24,25 +24,12 @@ from django.db import transaction
 from django.db.models import QuerySet
 from PIL import Image
 
-from .algorithms import ALGORITHMS, VOTERS, fingerprint, open_for_hashing
-from .banks import PDQ_MIN_QUALITY
+from moderation_site.errors import Invalid
+from uploads.kinds import open_for_hashing
+
+from .algorithms import ALGORITHMS, UnknownAlgorithm, algorithm_named, fingerprint, informative
 from .models import Bank, BankChange, BankContent, BankEntry, BankVersion
 
-# Names used by common hash lists. "phash" is deliberately not an alias of anything:
-# imagehash's phash is our median-DCT "mhash", while ours is the old system's row DCT.
-HASH_TYPES = {
-    "ahash": "ahash",
-    "average_hash": "ahash",
-    "dhash": "dhash",
-    "difference_hash": "dhash",
-    "phash": "phash",
-    "mhash": "mhash",
-    "median_hash": "mhash",
-    "pdq": "pdq",
-    "pdq_hash": "pdq",
-    "hash_pdq": "pdq",
-    "pdqhash": "pdq",
-}
 CSV_HEADER = ["hash_type", "hash_value", "note", "content"]
 _HEADER_NAMES = {"hash_type", "type", "signal_type", "algorithm"}
 _HEX = re.compile(r"[0-9a-f]+")
@@ -51,8 +38,10 @@ MAX_REPORTED_ERRORS = 10
 Progress = Callable[[int, int], None]
 
 
-class BankError(ValueError):
+class BankError(Invalid, ValueError):
     """A refused bank change; the message is meant for the admin who asked for it."""
+
+    code = "bank_refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,17 +54,23 @@ class HashRow:
 
 
 def normalise_hash(hash_type: str, value: str) -> tuple[str, str]:
-    """(algorithm, lowercase hex) or ValueError saying what is wrong."""
-    algorithm = HASH_TYPES.get(hash_type.strip().lower())
-    if algorithm is None:
-        raise ValueError(f"unknown hash type “{hash_type.strip()[:40]}” (use {', '.join(VOTERS)})")
+    """(algorithm, lowercase hex) or ValueError saying what is wrong.
+
+    Names other lists use are accepted (``algorithm.aliases``). "phash" is deliberately an
+    alias of nothing: imagehash's phash is our median-DCT "mhash", ours the old row DCT.
+    """
+    try:
+        algorithm = algorithm_named(hash_type)
+    except UnknownAlgorithm:
+        known = ", ".join(ALGORITHMS)
+        raise ValueError(f"unknown hash type “{hash_type.strip()[:40]}” (use {known})") from None
     text = value.strip().lower().removeprefix("0x")
-    chars = ALGORITHMS[algorithm].bits // 4
+    chars = algorithm.bits // 4
     if len(text) != chars or not _HEX.fullmatch(text):
         raise ValueError(
-            f"a {algorithm} hash is {chars} hex characters, not “{value.strip()[:80]}”"
+            f"a {algorithm.name} hash is {chars} hex characters, not “{value.strip()[:80]}”"
         )
-    return algorithm, text
+    return algorithm.name, text
 
 
 def parse_hash_list(lines: Iterable[str]) -> list[HashRow]:
@@ -183,11 +178,12 @@ def fingerprint_reference(data: bytes, name: str = "") -> tuple[dict, str]:
 
 
 def _entries_for(fp: dict) -> dict[str, str]:
-    """Hex per algorithm; no PDQ entry from a featureless picture (the voter abstains)."""
-    out = {name: ALGORITHMS[name].to_hex(fp[name]) for name in VOTERS}
-    if fp.get("pdq_quality", 100) < PDQ_MIN_QUALITY:
-        del out["pdq"]
-    return out
+    """Hex per algorithm; none from a hash too featureless to vote (PDQ on a flat picture)."""
+    return {
+        name: algorithm.to_hex(fp[name])
+        for name, algorithm in ALGORITHMS.items()
+        if informative(fp, name)
+    }
 
 
 def _add_content(bank, fp, sha256, *, source, actor, name="", note="", item=None):
@@ -248,7 +244,7 @@ def add_images(
                 "name": name,
                 "sha256": sha256,
                 "entries": {e.algorithm: e.value for e in entries},
-                "pdq_quality": fp.get("pdq_quality"),
+                "quality": fp.get("quality", {}),
             }
             _audit(bank, BankChange.Action.IMAGES_ADDED, actor, detail, content=content)
             added.append(content)
@@ -373,7 +369,7 @@ def export_hash_list(bank: Bank, out, *, actor=None, include_disabled: bool = Fa
     entries = BankEntry.objects.filter(bank=bank)
     if not include_disabled:
         entries = entries.filter(enabled=True)
-    order = {name: i for i, name in enumerate(VOTERS)}
+    order = {name: i for i, name in enumerate(ALGORITHMS)}
     count = 0
     rows = entries.order_by("content_id", "pk").values_list(
         "algorithm", "value", "note", "content_id"
@@ -391,7 +387,7 @@ def export_hash_list(bank: Bank, out, *, actor=None, include_disabled: bool = Fa
 
 
 def _write_content(writer, rows: list[tuple], order: dict) -> int:
-    for algorithm, value, note, content_id in sorted(rows, key=lambda r: order[r[0]]):
+    for algorithm, value, note, content_id in sorted(rows, key=lambda r: order.get(r[0], 99)):
         writer.writerow([algorithm, value, note, f"c{content_id}"])
     return len(rows)
 

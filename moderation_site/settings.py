@@ -44,6 +44,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "moderation_site.errors.JsonErrorMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -53,6 +54,7 @@ MIDDLEWARE = [
     "accounts.middleware.EndBannedSessionsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+CSRF_FAILURE_VIEW = "moderation_site.errors.csrf_failure"
 
 ROOT_URLCONF = "moderation_site.urls"
 WSGI_APPLICATION = "moderation_site.wsgi.application"
@@ -170,7 +172,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env("API_THROTTLE_RATE", default="600/minute")},
-    "EXCEPTION_HANDLER": "moderation_site.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "moderation_site.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Moderation API",
@@ -190,8 +192,12 @@ URL_FETCH_TIMEOUT = env.float("URL_FETCH_TIMEOUT", default=10.0)
 # CIDRs allowed despite the SSRF guard (tests only; leave empty in production).
 URL_FETCH_ALLOWED_NETWORKS = env.list("URL_FETCH_ALLOWED_NETWORKS", default=[])
 
-# Classifier providers that exist; the policy (admin) picks which of them run.
-CLASSIFIER_TIMEOUT_S = env.float("CLASSIFIER_TIMEOUT_S", default=30.0)
+# Classifiers: the policy (admin) picks which providers run; these are the process's limits.
+CLASSIFIER_TIMEOUT_S = env.float("CLASSIFIER_TIMEOUT_S", default=30.0)  # all providers, per item
+CLASSIFIER_WORKERS = env.int("CLASSIFIER_WORKERS", default=4)  # provider threads per process
+NUDENET_THREADS = env.int("NUDENET_THREADS", default=1)  # onnxruntime intra-op threads
+AWS_REKOGNITION_REGION = env("AWS_REKOGNITION_REGION", default="us-east-1")
+AWS_REKOGNITION_MIN_CONFIDENCE = env.float("AWS_REKOGNITION_MIN_CONFIDENCE", default=50.0)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)

@@ -15,3 +15,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+
+handler400 = "moderation_site.errors.handler400"
+handler403 = "moderation_site.errors.handler403"
+handler404 = "moderation_site.errors.handler404"
+handler500 = "moderation_site.errors.handler500"

@@ -3,38 +3,41 @@ from django.utils import timezone
 
 from moderation_site.admin import ReadOnlyAdmin, export_as_csv
 
-from . import queue
-from .models import Analysis, Decision, Policy, PolicyChange, QueueEntry
-from .services_policy import record_policy_change
+from . import claims
+from .models import (
+    Analysis,
+    Category,
+    ClassifierLabel,
+    Decision,
+    Policy,
+    PolicyChange,
+    QueueEntry,
+    Voter,
+)
+from .policy import record_policy_change, record_row_changes
+
+
+class VoterInline(admin.TabularInline):
+    model = Voter
+    extra = 0
+    fields = ("algorithm", "enabled", "threshold", "weight")
+    verbose_name = "hash voter"
+    verbose_name_plural = "Hash voters (a row per algorithm; missing ones are added at migrate)"
+
+
+class CategoryInline(admin.TabularInline):
+    model = Category
+    extra = 0
+    fields = ("name", "label", "media_kind", "review_at", "flag_at", "rank", "at_least")
 
 
 @admin.register(Policy)
 class PolicyAdmin(admin.ModelAdmin):
     fieldsets = [
-        (
-            "Classifiers",
-            {
-                "fields": [
-                    "providers",
-                    ("explicit_review_at", "explicit_flag_at"),
-                    ("suggestive_review_at", "suggestive_flag_at"),
-                ]
-            },
-        ),
+        ("Classifiers", {"fields": ["providers"]}),
         (
             "Duplicates and hash voters",
-            {
-                "fields": [
-                    "near_duplicate_distance",
-                    "mirror_aware",
-                    "quorum",
-                    ("ahash_enabled", "ahash_threshold"),
-                    ("dhash_enabled", "dhash_threshold"),
-                    ("phash_enabled", "phash_threshold"),
-                    ("mhash_enabled", "mhash_threshold"),
-                    ("pdq_enabled", "pdq_threshold"),
-                ]
-            },
+            {"fields": ["near_duplicate_distance", "mirror_aware", "quorum"]},
         ),
         (
             "Review and strikes",
@@ -48,6 +51,7 @@ class PolicyAdmin(admin.ModelAdmin):
             },
         ),
     ]
+    inlines = [CategoryInline, VoterInline]
 
     def has_add_permission(self, request):
         return not Policy.objects.exists()
@@ -57,6 +61,39 @@ class PolicyAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         record_policy_change(obj, form.changed_data, request.user)
+
+    def save_formset(self, request, form, formset, change):
+        record_row_changes(form.instance, formset, request.user)
+
+
+@admin.register(ClassifierLabel)
+class ClassifierLabelAdmin(admin.ModelAdmin):
+    """Which provider label counts towards which category, and how much."""
+
+    list_display = ("provider", "label", "category", "weight")
+    list_editable = ("weight",)
+    list_filter = ("provider", "category")
+    search_fields = ("label",)
+    fields = ("provider", "label", "category", "weight")
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.has_perm("review.change_policy")
+
+    def save_model(self, request, obj, form, change):
+        obj.policy = obj.policy if obj.policy_id else Policy.current()
+        old = ClassifierLabel.objects.filter(pk=obj.pk).first() if obj.pk else None
+        obj.save()
+        fields = form.changed_data if old is not None else ["added"]
+        PolicyChange.objects.bulk_create(
+            PolicyChange(
+                policy=obj.policy,
+                field=f"label {obj.provider}:{obj.label} {name}"[:64],
+                old_value="" if old is None else str(getattr(old, name, "")),
+                new_value=str(getattr(obj, name, "added")),
+                changed_by=request.user,
+            )
+            for name in fields
+        )
 
 
 @admin.register(PolicyChange)
@@ -129,5 +166,5 @@ class QueueEntryAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Release the claims of the selected items", permissions=["release"])
     def release_claims(self, request, queryset):
-        released = queue.release_entries(queryset.values_list("pk", flat=True))
+        released = claims.release_entries(queryset.values_list("pk", flat=True))
         self.message_user(request, f"Released {released} claim(s).", messages.SUCCESS)

@@ -1,15 +1,11 @@
 """The review actions for tools: the same service functions as the pages."""
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from uploads.models import MediaItem
-
-from . import queue
+from . import access, claims, counts, decisions
 from .serializers import (
     ClaimSerializer,
     DecisionInputSerializer,
@@ -23,24 +19,14 @@ class IsModerator(permissions.BasePermission):
     message = "Only moderators can review items."
 
     def has_permission(self, request, view):
-        return queue.is_moderator(request.user)
+        return access.is_moderator(request.user)
 
 
 class ReviewAPIView(APIView):
-    """Maps the service's refusals: bad input 400, not yours 409, unknown item 404."""
+    """The service's refusals answer in the one shape (moderation_site.errors): bad input
+    400, not a moderator 403, unknown item 404, not yours 409."""
 
     permission_classes = [permissions.IsAuthenticated, IsModerator]
-
-    def handle_exception(self, exc):
-        if isinstance(exc, queue.ClaimConflict):
-            return Response({"code": "claim_conflict", "detail": str(exc)}, status=409)
-        if isinstance(exc, DjangoValidationError):
-            return Response({"code": "invalid", "detail": " ".join(exc.messages)}, status=400)
-        if isinstance(exc, MediaItem.DoesNotExist):
-            return Response({"detail": "No such item."}, status=404)
-        if isinstance(exc, DjangoPermissionDenied):
-            return Response({"detail": str(exc) or IsModerator.message}, status=403)
-        return super().handle_exception(exc)
 
 
 def _valid(serializer_class, request):
@@ -60,8 +46,8 @@ class ClaimAPI(ReviewAPIView):
     @extend_schema(request=ClaimSerializer, responses={200: ITEMS, 400: ERROR})
     def post(self, request):
         data = _valid(ClaimSerializer, request)
-        claimed = queue.claim_items(request.user, data.get("count"))
-        entries = queue.claimed_entries(request.user).filter(pk__in=[e.pk for e in claimed])
+        claimed = claims.claim_items(request.user, data.get("count"))
+        entries = claims.claimed_entries(request.user).filter(pk__in=[e.pk for e in claimed])
         return Response({"items": ReviewItemSerializer(entries, many=True).data})
 
 
@@ -72,14 +58,14 @@ class ReleaseAPI(ReviewAPIView):
     )
     def post(self, request):
         data = _valid(ReleaseSerializer, request)
-        released = queue.release_claims(request.user, data.get("items"))
+        released = claims.release_claims(request.user, data.get("items"))
         return Response({"released": released})
 
 
 class HeartbeatAPI(ReviewAPIView):
     @extend_schema(request=None, responses=ITEMS)
     def post(self, request):
-        entries = queue.heartbeat(request.user)
+        entries = claims.heartbeat(request.user)
         return Response({"items": ReviewItemSerializer(entries, many=True).data})
 
 
@@ -98,7 +84,7 @@ class StatsAPI(ReviewAPIView):
         )
     )
     def get(self, request):
-        return Response(queue.pending_stats(request.user))
+        return Response(counts.pending_stats(request.user))
 
 
 class DecisionAPI(ReviewAPIView):
@@ -107,11 +93,11 @@ class DecisionAPI(ReviewAPIView):
     )
     def post(self, request, item_uuid):
         data = _valid(DecisionInputSerializer, request)
-        item = queue.item_for_moderator(request.user, item_uuid)
-        decisions = queue.record_decision(
+        item = access.item_for_moderator(request.user, item_uuid)
+        made = decisions.record_decision(
             request.user, item, data["decision"], data.get("reason", "")
         )
-        return Response({"decisions": DecisionSerializer(decisions, many=True).data})
+        return Response({"decisions": DecisionSerializer(made, many=True).data})
 
 
 class OverrideAPI(ReviewAPIView):
@@ -125,8 +111,8 @@ class OverrideAPI(ReviewAPIView):
     )
     def post(self, request, item_uuid):
         data = _valid(DecisionInputSerializer, request)
-        item = queue.item_for_moderator(request.user, item_uuid)
-        record = queue.override_decision(
+        item = access.item_for_moderator(request.user, item_uuid)
+        record = decisions.override_decision(
             request.user, item, data["decision"], data.get("reason", "")
         )
         return Response(

@@ -1,18 +1,31 @@
 from django.apps import AppConfig
+from django.contrib.auth.signals import user_logged_out
+from django.db.models.signals import post_migrate
 
 
 class ReviewConfig(AppConfig):
     name = "review"
 
     def ready(self):
-        from django.contrib.auth.signals import user_logged_out
+        # Django's place for wiring: the models are loaded only from here on.
+        from uploads.intake import set_analysis_hook
 
-        user_logged_out.connect(release_claims_at_logout, dispatch_uid="review.release_at_logout")
+        from . import claims, tasks
+        from .models import Policy
 
+        set_analysis_hook(tasks.enqueue_analysis)
 
-def release_claims_at_logout(sender, request=None, user=None, **kwargs):
-    """Logging out hands back everything the moderator held."""
-    if user is not None and user.pk:
-        from .queue import release_claims
+        def release_claims_at_logout(sender, request=None, user=None, **kwargs):
+            """Logging out hands back everything the moderator held."""
+            if user is not None and user.pk:
+                claims.release_claims(user)
 
-        release_claims(user)
+        def seed_policy(sender, **kwargs):
+            """Every migrate (and a test database's flush) makes the policy rows that are
+            missing: a voter per registered algorithm, default categories and labels."""
+            Policy.current().seed_defaults()
+
+        user_logged_out.connect(
+            release_claims_at_logout, dispatch_uid="review.release_at_logout", weak=False
+        )
+        post_migrate.connect(seed_policy, sender=self, dispatch_uid="review.seed", weak=False)

@@ -5,7 +5,8 @@ import weakref
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from .queue import COUNTS_GROUP, counts_snapshot, is_moderator, stats_for
+from .access import is_moderator
+from .counts import COUNTS_GROUP, counts_snapshot, stats_for
 
 # A burst of claims or decisions becomes one update per page per this many seconds.
 COALESCE_S = 0.1

@@ -5,12 +5,16 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from hashing.algorithms import ALGORITHMS
+from hashing.matcher import VoterSetting
+
+from .categories import DEFAULT_CATEGORIES, CategoryRule, LabelMap, sort_rules
+from .classifiers.registry import PROVIDERS, provider_class
+
 SCORE = [MinValueValidator(0.0), MaxValueValidator(1.0)]
 
 
 def validate_providers(value: str):
-    from .classifiers.registry import PROVIDERS
-
     unknown = [p for p in _split(value) if p not in PROVIDERS]
     if unknown:
         raise ValidationError(
@@ -25,21 +29,15 @@ def _split(value: str) -> list[str]:
 class Policy(models.Model):
     """The admin-edited thresholds and counts that turn matches and scores into outcomes.
 
-    One row (pk=1). Every change made through admin is recorded in PolicyChange.
+    One row (pk=1), with its hash voters, categories and classifier labels as rows of
+    their own (so a new algorithm or category needs no migration). Every change made
+    through admin is recorded in PolicyChange.
     """
 
-    explicit_flag_at = models.FloatField(default=0.60, validators=SCORE)
-    explicit_review_at = models.FloatField(default=0.30, validators=SCORE)
-    suggestive_flag_at = models.FloatField(
-        default=1.0,
-        validators=SCORE,
-        help_text="1.0 means suggestive content is never auto-flagged.",
-    )
-    suggestive_review_at = models.FloatField(default=0.50, validators=SCORE)
     near_duplicate_distance = models.PositiveSmallIntegerField(
         default=6,
         validators=[MaxValueValidator(12)],
-        help_text="Max pHash Hamming distance (of 64 bits) for a near duplicate of a past item.",
+        help_text="Max Hamming distance (of 64 bits) for a near duplicate of a past item.",
     )
     providers = models.CharField(
         max_length=200,
@@ -47,26 +45,6 @@ class Policy(models.Model):
         validators=[validate_providers],
         help_text="Comma-separated classifier providers to run (nudenet, rekognition).",
     )
-
-    # Voters against hash banks (issue: hash banks and quorum voting).
-    ahash_enabled = models.BooleanField(default=True)
-    ahash_threshold = models.PositiveSmallIntegerField(
-        default=8, validators=[MaxValueValidator(12)]
-    )
-    dhash_enabled = models.BooleanField(default=True)
-    dhash_threshold = models.PositiveSmallIntegerField(
-        default=10, validators=[MaxValueValidator(12)]
-    )
-    phash_enabled = models.BooleanField(default=True)
-    phash_threshold = models.PositiveSmallIntegerField(
-        default=8, validators=[MaxValueValidator(12)]
-    )
-    mhash_enabled = models.BooleanField(default=True)
-    mhash_threshold = models.PositiveSmallIntegerField(
-        default=12, validators=[MaxValueValidator(12)]
-    )
-    pdq_enabled = models.BooleanField(default=True)
-    pdq_threshold = models.PositiveSmallIntegerField(default=31, validators=[MaxValueValidator(31)])
     quorum = models.PositiveSmallIntegerField(
         default=0, help_text="Votes needed to block; 0 means a majority of the voters that hashed."
     )
@@ -104,21 +82,204 @@ class Policy(models.Model):
 
     @classmethod
     def current(cls) -> "Policy":
-        policy, _ = cls.objects.get_or_create(pk=1)
+        policy, created = cls.objects.get_or_create(pk=1)
+        if created:
+            policy.seed_defaults()
         return policy
+
+    def seed_defaults(self) -> None:
+        """Make the rows that are missing, never touching those that exist: a voter per
+        registered algorithm, the default categories, and each provider's default labels
+        when it has none. Runs at every migrate (review.apps) and with a new policy."""
+        have = set(self.voters.values_list("algorithm", flat=True))
+        Voter.objects.bulk_create(
+            Voter(policy=self, algorithm=name, threshold=algorithm.default_threshold)
+            for name, algorithm in ALGORITHMS.items()
+            if name not in have
+        )
+        categories = {c.name: c for c in self.categories.all()}
+        for rule in DEFAULT_CATEGORIES:
+            if rule.name not in categories:
+                categories[rule.name] = Category.objects.create(
+                    policy=self,
+                    name=rule.name,
+                    label=rule.label,
+                    media_kind=rule.media_kind,
+                    review_at=rule.review_at,
+                    flag_at=rule.flag_at,
+                    rank=rule.rank,
+                    at_least=categories.get(rule.at_least),
+                )
+        labelled = set(self.labels.values_list("provider", flat=True))
+        for provider in PROVIDERS:
+            if provider in labelled:
+                continue
+            ClassifierLabel.objects.bulk_create(
+                ClassifierLabel(
+                    policy=self,
+                    provider=provider,
+                    label=label,
+                    category=categories[name],
+                    weight=weight,
+                )
+                for label, (name, weight) in provider_class(provider).default_labels.items()
+                if name in categories
+            )
 
     @property
     def provider_names(self) -> list[str]:
         return _split(self.providers)
 
+    def clean(self):
+        """A provider runs only when every category it scores has a row: else its finding
+        would be recorded but could never send anything to review."""
+        if self.pk is None:
+            return
+        have = set(self.categories.values_list("name", flat=True))
+        for name in self.provider_names:
+            if name not in PROVIDERS:
+                continue  # validate_providers names it
+            missing = [c for c in provider_class(name).categories if c not in have]
+            if missing:
+                raise ValidationError(
+                    {
+                        "providers": f"{name} scores {', '.join(missing)}, which has no category "
+                        "row yet: add the category (and save) first."
+                    }
+                )
+
     @property
     def reject_reason_list(self) -> list[str]:
         return [line.strip() for line in self.reject_reasons.splitlines() if line.strip()]
 
-    def voter_thresholds(self) -> dict[str, int]:
-        """Enabled voters and their thresholds."""
-        names = ("ahash", "dhash", "phash", "mhash", "pdq")
-        return {n: getattr(self, f"{n}_threshold") for n in names if getattr(self, f"{n}_enabled")}
+    def voter_settings(self) -> dict[str, VoterSetting]:
+        """Enabled voters of registered algorithms, in registry order (hashing.matcher)."""
+        rows = {v.algorithm: v for v in self.voters.all() if v.enabled}
+        return {
+            name: VoterSetting(rows[name].threshold, rows[name].weight)
+            for name in ALGORITHMS
+            if name in rows
+        }
+
+    def category_rules(self, media_kind: str | None = None) -> list[CategoryRule]:
+        """Enabled categories (of one kind), most severe first: what decide() reads."""
+        rows = list(self.categories.select_related("at_least"))
+        return sort_rules([row.rule() for row in rows if media_kind in (None, row.media_kind)])
+
+    def label_map(self) -> LabelMap:
+        """provider -> label (lower case) -> [(category, weight)], from the label rows."""
+        table: dict = {}
+        for row in self.labels.select_related("category"):
+            by_label = table.setdefault(row.provider, {})
+            by_label.setdefault(row.label.lower(), []).append((row.category.name, row.weight))
+        return table
+
+
+class Voter(models.Model):
+    """One hash algorithm's vote against the banks: on or off, its threshold, its weight.
+
+    A row per algorithm of hashing.algorithms' registry; a missing row is made (enabled,
+    with the algorithm's default threshold) at the next migrate.
+    """
+
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="voters")
+    algorithm = models.CharField(max_length=16)
+    enabled = models.BooleanField(default=True)
+    threshold = models.PositiveSmallIntegerField(help_text="Largest Hamming distance that votes.")
+    weight = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1)], help_text="How many votes its vote counts."
+    )
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "algorithm"], name="one_voter_per_algorithm")
+        ]
+
+    def __str__(self):
+        return f"voter {self.algorithm}"
+
+    def clean(self):
+        algorithm = ALGORITHMS.get(self.algorithm)
+        if algorithm is None:
+            known = ", ".join(ALGORITHMS)
+            raise ValidationError({"algorithm": f"Unknown algorithm. Known: {known}."})
+        if self.threshold is not None and self.threshold > algorithm.max_threshold:
+            raise ValidationError(
+                {"threshold": f"At most {algorithm.max_threshold} for {algorithm.label}."}
+            )
+
+
+class Category(models.Model):
+    """What classifiers score (explicit, suggestive; for text hate, spam, ...), with the
+    scores at which an item goes to review or is flagged."""
+
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="categories")
+    name = models.SlugField(max_length=32, help_text="Machine name, used in reasons.")
+    label = models.CharField(max_length=64, help_text="As people read it: “Explicit”.")
+    media_kind = models.CharField(max_length=16, default="image")
+    review_at = models.FloatField(validators=SCORE, help_text="Score from which a person looks.")
+    flag_at = models.FloatField(
+        validators=SCORE, help_text="Score from which it is flagged; 1.0 means never."
+    )
+    rank = models.PositiveSmallIntegerField(
+        default=0, help_text="Higher is more severe: checked first, and wins the overall class."
+    )
+    at_least = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Never scored below this category (explicit content is also suggestive).",
+    )
+
+    class Meta:
+        ordering = ["-rank", "name"]
+        verbose_name_plural = "categories"
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "name"], name="one_category_per_name")
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        if None not in (self.review_at, self.flag_at) and self.flag_at < self.review_at:
+            raise ValidationError({"flag_at": "Flag at a score no lower than review at."})
+
+    def rule(self) -> CategoryRule:
+        return CategoryRule(
+            name=self.name,
+            label=self.label,
+            media_kind=self.media_kind,
+            review_at=self.review_at,
+            flag_at=self.flag_at,
+            rank=self.rank,
+            at_least=self.at_least.name if self.at_least_id else None,
+        )
+
+
+class ClassifierLabel(models.Model):
+    """One provider label counted towards a category: the category's score is the highest
+    weighted score of its labels (NudeNet's detections, Rekognition's moderation labels)."""
+
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="labels")
+    provider = models.CharField(max_length=32)
+    label = models.CharField(max_length=128, help_text="Matched without regard to case.")
+    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="labels")
+    weight = models.FloatField(default=1.0, validators=SCORE)
+
+    class Meta:
+        ordering = ["provider", "category", "label"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["policy", "provider", "label", "category"], name="one_weight_per_label"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.provider}: {self.label} → {self.category} × {self.weight:g}"
 
 
 class PolicyChange(models.Model):

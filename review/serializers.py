@@ -1,8 +1,9 @@
-from django.urls import reverse
 from rest_framework import serializers
 
+from uploads.serializers import StaffItemSerializer
+
+from .decisions import MAX_REASON
 from .models import Decision
-from .queue import MAX_REASON
 
 
 class ClaimSerializer(serializers.Serializer):
@@ -26,35 +27,17 @@ class DecisionInputSerializer(serializers.Serializer):
     )
 
 
-class AuthorSerializer(serializers.Serializer):
-    name = serializers.CharField(source="__str__")
-    kind = serializers.CharField()
-    status = serializers.CharField()
-    strikes = serializers.IntegerField()
-
-
 class ReviewItemSerializer(serializers.Serializer):
-    """A claimed item as tools see it (a QueueEntry in, the item's fields out)."""
+    """A claimed item as tools see it: the one item representation (as staff see it) plus
+    the claim. A QueueEntry in."""
 
-    id = serializers.UUIDField(source="item.uuid")
-    status = serializers.CharField(source="item.status")
-    category = serializers.CharField(source="item.category")
-    confidence = serializers.FloatField(source="item.confidence", allow_null=True)
-    scores = serializers.JSONField(source="item.scores")
-    reason = serializers.CharField(source="item.reason")
-    reason_text = serializers.CharField(source="item.reason_text")
-    matches = serializers.JSONField(source="item.matches")
-    source = serializers.CharField(source="item.source")
-    author = AuthorSerializer(source="item.author", allow_null=True)
-    created_at = serializers.DateTimeField(source="item.created_at")
     severity = serializers.FloatField()
     group = serializers.UUIDField(source="group_key", allow_null=True)
     claimed_at = serializers.DateTimeField()
     lease_expires_at = serializers.DateTimeField()
-    original_url = serializers.SerializerMethodField()
 
-    def get_original_url(self, entry) -> str:
-        return reverse("uploads:original", args=[entry.item.uuid])
+    def to_representation(self, entry):
+        return {**StaffItemSerializer(entry.item).data, **super().to_representation(entry)}
 
 
 class DecisionSerializer(serializers.ModelSerializer):

@@ -1,4 +1,4 @@
-"""Review pages: thin views over review.queue.
+"""Review pages: thin views over review.claims and review.decisions.
 
 Forms work without JavaScript (post, redirect, message); the page's script asks for JSON.
 Refusals keep their status either way: 400 bad input, 403 not a moderator, 409 not yours.
@@ -16,10 +16,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Strike
+from hashing import services as bank_services
+from hashing.forms import AddToBankForm
+from hashing.models import Bank, BankContent
+from moderation_site.errors import Invalid, describe, error_body, error_response, json_error
 from moderation_site.http import wants_json
 from uploads.models import MediaItem
 
-from . import queue
+from . import access, claims, counts, decisions
 from .models import Decision, Policy
 
 KEYS = [
@@ -43,28 +47,29 @@ def moderator_view(view):
     def wrapped(request, *args, **kwargs):
         if not request.user.is_authenticated and not wants_json(request):
             return redirect_to_login(request.get_full_path())
-        if not queue.is_moderator(request.user):
+        if not access.is_moderator(request.user):
             if wants_json(request):
-                return JsonResponse({"detail": "Only moderators can review items."}, status=403)
+                return json_error(403, "forbidden", "Only moderators can review items.")
             raise PermissionDenied("Only moderators can review items.")
         try:
             return view(request, *args, **kwargs)
-        except queue.ClaimConflict as exc:
-            return _refuse(request, str(exc), 409)
-        except ValidationError as exc:
-            return _refuse(request, " ".join(exc.messages), 400)
         except MediaItem.DoesNotExist:
             if wants_json(request):
-                return JsonResponse({"detail": "No such item."}, status=404)
+                return json_error(404, "not_found", "No such item.")
             raise Http404("No such item.") from None
+        except (claims.ClaimConflict, ValidationError) as exc:
+            return _refuse(request, exc)
 
     return wrapped
 
 
-def _refuse(request, message: str, status: int):
+def _refuse(request, exc: Exception):
+    """A refusal in the one error shape for the script; the queue page with a message for
+    a form post. Same status either way."""
     if wants_json(request):
-        return JsonResponse({"detail": message}, status=status)
-    return _render_queue(request, status=status, error=message)
+        return error_response(exc)
+    status, body = describe(exc)
+    return _render_queue(request, status=status, error=body["detail"])
 
 
 def _cards(entries) -> list[dict]:
@@ -80,7 +85,7 @@ def _cards(entries) -> list[dict]:
 
 
 def _render_queue(request, status=200, error=None):
-    entries = queue.claimed_entries(request.user).prefetch_related(
+    entries = claims.claimed_entries(request.user).prefetch_related(
         Prefetch("item__author__strike_records", queryset=Strike.objects.order_by("-created_at"))
     )
     policy = Policy.current()
@@ -88,10 +93,10 @@ def _render_queue(request, status=200, error=None):
         messages.error(request, error)
     context = {
         "cards": _cards(entries),
-        "stats": queue.pending_stats(request.user),
+        "stats": counts.pending_stats(request.user),
         "policy": policy,
         "keys": KEYS,
-        "max_reason": queue.MAX_REASON,
+        "max_reason": decisions.MAX_REASON,
     }
     return render(request, "review/queue.html", context, status=status)
 
@@ -105,7 +110,7 @@ def queue_page(request):
 @require_POST
 @moderator_view
 def claim(request):
-    entries = queue.claim_items(request.user, request.POST.get("count"))
+    entries = claims.claim_items(request.user, request.POST.get("count"))
     if wants_json(request):
         return JsonResponse({"items": [str(e.item.uuid) for e in entries]})
     if entries:
@@ -119,7 +124,7 @@ def claim(request):
 @moderator_view
 def release(request):
     wanted = _uuids(request.POST.getlist("items")) if request.POST.getlist("items") else None
-    released = queue.release_claims(request.user, wanted)
+    released = claims.release_claims(request.user, wanted)
     if wants_json(request):
         return JsonResponse({"released": released})
     messages.info(request, f"Released {released} item(s) back to the queue.")
@@ -129,7 +134,7 @@ def release(request):
 @require_POST
 @moderator_view
 def heartbeat(request):
-    held = queue.heartbeat(request.user)
+    held = claims.heartbeat(request.user)
     return JsonResponse(
         {
             "held": [str(e.item.uuid) for e in held],
@@ -141,7 +146,7 @@ def heartbeat(request):
 @require_GET
 @moderator_view
 def stats(request):
-    return JsonResponse(queue.pending_stats(request.user))
+    return JsonResponse(counts.pending_stats(request.user))
 
 
 @require_POST
@@ -161,17 +166,17 @@ def decide_one(request, item_uuid):
 
 
 def _decide(request, uuids):
-    reason = queue.compose_reason(request.POST.get("reason_choice"), request.POST.get("reason"))
-    decision, reason = queue.clean_decision(request.POST.get("decision"), reason)
+    reason = decisions.compose_reason(request.POST.get("reason_choice"), request.POST.get("reason"))
+    decision, reason = decisions.clean_decision(request.POST.get("decision"), reason)
     decided: list[Decision] = []
     conflicts = []
     for item_uuid in uuids:
         if str(item_uuid) in {str(d.item.uuid) for d in decided}:
             continue  # settled with an earlier item of its group
         try:
-            item = queue.item_for_moderator(request.user, item_uuid)
-            decided += queue.record_decision(request.user, item, decision, reason)
-        except (queue.ClaimConflict, MediaItem.DoesNotExist) as exc:
+            item = access.item_for_moderator(request.user, item_uuid)
+            decided += decisions.record_decision(request.user, item, decision, reason)
+        except (claims.ClaimConflict, MediaItem.DoesNotExist) as exc:
             if len(uuids) == 1:
                 raise  # one item: its own status (409 or 404)
             conflicts.append({"id": str(item_uuid), "detail": str(exc) or "No such item."})
@@ -184,9 +189,11 @@ def _decide(request, uuids):
             "conflicts": conflicts,
             "detail": message,
         }
+        if status == 409:
+            body = error_body(claims.ClaimConflict.code, message, **body)
         return JsonResponse(body, status=status)
     if status == 409:
-        return _refuse(request, message, 409)
+        return _refuse(request, claims.ClaimConflict(message))
     messages.success(request, message)
     for c in conflicts:
         messages.error(request, c["detail"])
@@ -204,21 +211,19 @@ def _uuids(values) -> list[UUID]:
 @moderator_view
 def item_history(request, item_uuid):
     """An item with everything that happened to it: analyses, queue, decisions, strikes."""
-    item = queue.item_for_moderator(request.user, item_uuid)
+    item = access.item_for_moderator(request.user, item_uuid)
     return render(request, "review/item.html", _history_context(item))
 
 
 @require_POST
 @moderator_view
 def override(request, item_uuid):
-    item = queue.item_for_moderator(request.user, item_uuid)
-    reason = queue.compose_reason(request.POST.get("reason_choice"), request.POST.get("reason"))
+    item = access.item_for_moderator(request.user, item_uuid)
+    reason = decisions.compose_reason(request.POST.get("reason_choice"), request.POST.get("reason"))
     try:
-        queue.override_decision(request.user, item, request.POST.get("decision"), reason)
-    except queue.ClaimConflict as exc:
-        return _refuse_on_item(request, item, str(exc), 409)
-    except ValidationError as exc:
-        return _refuse_on_item(request, item, " ".join(exc.messages), 400)
+        decisions.override_decision(request.user, item, request.POST.get("decision"), reason)
+    except (claims.ClaimConflict, ValidationError) as exc:
+        return _refuse_on_item(request, item, exc)
     messages.success(request, "The decision was reversed; the earlier one stays on record.")
     return redirect("review:item", item_uuid=item.uuid)
 
@@ -226,39 +231,36 @@ def override(request, item_uuid):
 @require_POST
 @moderator_view
 def add_to_bank(request, item_uuid):
-    """"Add to bank" on a rejected item: its original is hashed into a chosen bank."""
-    from hashing import services as bank_services
-    from hashing.forms import AddToBankForm
-
-    item = queue.item_for_moderator(request.user, item_uuid)
+    """ "Add to bank" on a rejected item: its original is hashed into a chosen bank."""
+    item = access.item_for_moderator(request.user, item_uuid)
     if not request.user.has_perm("hashing.add_bankentry"):
         raise PermissionDenied("Only policy admins can add items to hash banks.")
     if item.status != MediaItem.Status.REJECTED:
-        return _refuse_on_item(request, item, "Only a rejected item can be added to a bank.", 400)
+        refusal = Invalid("Only a rejected item can be added to a bank.")
+        return _refuse_on_item(request, item, refusal)
     form = AddToBankForm(request.POST)
     if not form.is_valid():
-        return _refuse_on_item(request, item, "Choose a bank (and an optional note).", 400)
+        return _refuse_on_item(request, item, Invalid("Choose a bank (and an optional note)."))
     bank = form.cleaned_data["bank"]
     try:
         bank_services.add_item_to_bank(
             item, bank, actor=request.user, note=form.cleaned_data["note"]
         )
     except bank_services.BankError as exc:
-        return _refuse_on_item(request, item, str(exc), 400)
+        return _refuse_on_item(request, item, exc)
     messages.success(request, f"Added to the bank “{bank.name}”: copies of it are now matched.")
     return redirect("review:item", item_uuid=item.uuid)
 
 
-def _refuse_on_item(request, item, message: str, status: int):
+def _refuse_on_item(request, item, exc: Exception):
     if wants_json(request):
-        return JsonResponse({"detail": message}, status=status)
-    messages.error(request, message)
+        return error_response(exc)
+    status, body = describe(exc)
+    messages.error(request, body["detail"])
     return render(request, "review/item.html", _history_context(item), status=status)
 
 
 def _history_context(item) -> dict:
-    from hashing.models import Bank, BankContent
-
     return {
         "item": item,
         "banks": Bank.objects.filter(active=True).order_by("kind", "name"),
@@ -266,5 +268,5 @@ def _history_context(item) -> dict:
         "analyses": item.analyses.all()[:20],
         "can_see_original": True,
         "policy": Policy.current(),
-        "max_reason": queue.MAX_REASON,
+        "max_reason": decisions.MAX_REASON,
     }

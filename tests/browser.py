@@ -5,12 +5,17 @@ import shutil
 import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
-needs_chromium = pytest.mark.skipif(
-    not shutil.which("chromium"), reason="Debian's chromium package is not installed"
-)
+needs_chromium = pytest.mark.browser  # skipped without chromium on PATH (tests/markers.py)
 
 
 def launch(playwright):

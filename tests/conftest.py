@@ -5,14 +5,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from django.contrib.auth.models import Group
 from PIL import Image
 
 from accounts.roles import MODERATOR, POLICY_ADMIN, UPLOADER
-from accounts.services import author_for_user
+from tests.factories import UserFactory
 
 REPO = Path(__file__).resolve().parent.parent
-TESTDATA = REPO.parent / "shared" / "testdata"
+TESTDATA = REPO / "tests" / "fixtures"
 VENUS = TESTDATA / "venus-of-urbino-titian.jpg"
 
 
@@ -56,13 +55,7 @@ def _eager_tasks():
 
 
 def _user(django_user_model, username, groups=(), **extra):
-    user = django_user_model.objects.create_user(
-        username=username, password="pw-" + username, **extra
-    )
-    for name in groups:
-        user.groups.add(Group.objects.get_or_create(name=name)[0])
-    author_for_user(user)
-    return user
+    return UserFactory(username=username, roles=groups, **extra)
 
 
 @pytest.fixture
@@ -126,3 +119,10 @@ def jpeg(photo):
 @pytest.fixture
 def venus_bytes() -> bytes:
     return VENUS.read_bytes()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked postgres, redis or browser skip, saying why, when that service is missing."""
+    from tests.markers import skip_missing_services
+
+    skip_missing_services(items)

@@ -11,10 +11,11 @@ def original_path(instance, filename):
 
 
 class MediaItem(models.Model):
-    """One piece of submitted content, stored privately."""
+    """One piece of submitted content, stored privately.
 
-    class Kind(models.TextChoices):
-        IMAGE = "image", "Image"
+    ``kind`` names a media kind in uploads.kinds (image today). Facts that only some kinds
+    have are optional (``width``/``height``) or live in ``details``.
+    """
 
     class Source(models.TextChoices):
         WEB = "web", "Web"
@@ -32,14 +33,17 @@ class MediaItem(models.Model):
     VISIBLE = (Status.PASSED, Status.APPROVED)
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.IMAGE)
+    kind = models.CharField(max_length=16, default="image", db_index=True)
     file = models.FileField(upload_to=original_path, max_length=255)
     original_name = models.CharField(max_length=255, blank=True)
     sha256 = models.CharField(max_length=64, db_index=True)
     mime = models.CharField(max_length=50)
-    width = models.PositiveIntegerField()
-    height = models.PositiveIntegerField()
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
     size = models.PositiveIntegerField()
+    details = models.JSONField(
+        default=dict, blank=True, help_text="Facts of the kind: frames, duration, language…"
+    )
 
     source = models.CharField(max_length=10, choices=Source.choices)
     source_url = models.URLField(max_length=2000, blank=True)
@@ -60,7 +64,9 @@ class MediaItem(models.Model):
     )
     reason = models.CharField(max_length=64, blank=True, help_text="Machine reason.")
     reason_text = models.CharField(max_length=500, blank=True)
-    category = models.CharField(max_length=12, blank=True, help_text="neutral/suggestive/explicit")
+    category = models.CharField(
+        max_length=32, blank=True, help_text="The overall class: neutral or a category's name."
+    )
     confidence = models.FloatField(null=True, blank=True)
     scores = models.JSONField(default=dict, blank=True)
     matches = models.JSONField(default=dict, blank=True)
@@ -94,23 +100,3 @@ class MediaItem(models.Model):
             self.Status.FLAGGED: "flagged",
             self.Status.REJECTED: "flagged",
         }.get(self.status, "")
-
-    def as_status(self) -> dict:
-        """The public shape of an item's state: page JSON, websocket pushes and the API."""
-        return {
-            "id": str(self.uuid),
-            "status": self.status,
-            "outcome": self.outcome,
-            "category": self.category,
-            "confidence": self.confidence,
-            "scores": self.scores,
-            "reason": self.reason,
-            "reason_text": self.reason_text,
-            "width": self.width,
-            "height": self.height,
-            "mime": self.mime,
-            "name": self.original_name,
-            "duplicate_of": str(self.duplicate_of.uuid) if self.duplicate_of_id else None,
-            "duplicate_distance": self.duplicate_distance,
-            "created_at": self.created_at.isoformat() if self.created_at else None,
-        }

@@ -3,7 +3,6 @@ XMP, comments). The original stays byte-exact for moderators and evidence."""
 
 import io
 
-from django.core.files.base import ContentFile
 from PIL import Image, ImageOps, ImageSequence
 
 PUBLIC_MAX_SIDE = 2048
@@ -47,14 +46,3 @@ def render_public(data: bytes, mime: str) -> bytes:
     else:
         image.convert("RGB").save(out, "JPEG", quality=90, icc_profile=icc)
     return out.getvalue()
-
-
-def public_file(item):
-    """The stored rendition, made on first request (idempotent: a lost race only writes twice)."""
-    storage = item.file.storage
-    name = public_name(item)
-    if not storage.exists(name):
-        with item.file.open("rb") as fh:
-            data = fh.read()
-        name = storage.save(name, ContentFile(render_public(data, item.mime)))
-    return storage.open(name, "rb")

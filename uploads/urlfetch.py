@@ -18,15 +18,16 @@ from urllib3 import HTTPHeaderDict
 from urllib3.exceptions import HTTPError, NewConnectionError, SSLError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
+from moderation_site.errors import DomainError
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-class FetchRefused(ValueError):
+class FetchRefused(DomainError):
     """A URL we will not fetch, or a fetch that failed; ``message`` is for the user."""
 
     def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code=code)
         self.message = message
 
 

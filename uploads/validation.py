@@ -15,14 +15,17 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from moderation_site.errors import DomainError
 
-class RefusedUpload(ValueError):
-    """An upload we will not keep; ``message`` is meant for the person who sent it."""
+
+class RefusedUpload(DomainError):
+    """An upload we will not keep; ``message`` (the detail) is meant for the person who sent
+    it. 400, or 413 when the file is too large."""
 
     def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code=code)
         self.message = message
+        self.status = 413 if code == "too_large" else 400
 
 
 @dataclass(frozen=True)
@@ -99,15 +102,27 @@ def validate_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo
     )
 
 
-def _sniff(data: bytes) -> str:
+def sniff_format(data: bytes) -> str | None:
+    """The image format the bytes start with (JPEG, PNG, GIF, WEBP), or None."""
     for magic, fmt in _MAGIC:
         if data.startswith(magic):
             return fmt
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WEBP"
-    # Text followed by an image is an image dressed up as another file (e.g. HTML).
+    return None
+
+
+def disguised_image(data: bytes) -> bool:
+    """Text followed by an image: an image dressed up as another file (e.g. HTML)."""
     late = _LATE_START.search(data, 1, 1 << 16)
-    if late and not data[: late.start()].translate(None, _TEXT):
+    return bool(late and not data[: late.start()].translate(None, _TEXT))
+
+
+def _sniff(data: bytes) -> str:
+    fmt = sniff_format(data)
+    if fmt is not None:
+        return fmt
+    if disguised_image(data):
         raise RefusedUpload(
             "polyglot",
             "The file has text (such as a web page) before the image. "

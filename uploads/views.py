@@ -6,13 +6,12 @@ from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from moderation_site.errors import json_error
 from moderation_site.http import wants_json
 
-from . import services
+from . import intake, services
 from .models import MediaItem
-from .renditions import public_file
-from .urlfetch import FetchRefused
-from .validation import RefusedUpload, check_size
+from .serializers import item_payload
 
 
 def _limits() -> dict:
@@ -33,65 +32,38 @@ def upload_page(request):
 @login_required
 @require_POST
 def upload(request):
-    """Accept files and/or a URL. JSON for the page's script; redirect with messages otherwise."""
-    accepted, refused = [], []
-    files = request.FILES.getlist("files")
+    """Files and/or a URL through the one intake. JSON for the page's script (the items in
+    the shape every surface uses); a redirect with messages otherwise."""
+    submissions = [
+        intake.Submission(name=f.name, size=f.size, read=f.read)
+        for f in request.FILES.getlist("files")
+    ]
     url = (request.POST.get("url") or "").strip()
-    if len(files) > settings.UPLOAD_MAX_FILES:
-        refused.append(
-            {
-                "name": "",
-                "code": "too_many_files",
-                "message": f"At most {settings.UPLOAD_MAX_FILES} files at once.",
-            }
-        )
-        files = []
-    if not files and not url and not refused:
-        refused.append(
-            {
-                "name": "",
-                "code": "empty",
-                "message": "Choose at least one image or paste an image URL.",
-            }
-        )
-    try:
-        for f in files:
-            try:
-                check_size(f.size, settings.UPLOAD_MAX_BYTES)  # before reading it into memory
-                item = services.ingest_bytes(
-                    f.read(), name=f.name, source=MediaItem.Source.WEB, uploader=request.user
-                )
-                accepted.append(item)
-            except RefusedUpload as exc:
-                refused.append(_refusal(f.name, exc))
-        if url:
-            try:
-                accepted.append(
-                    services.ingest_url(url, source=MediaItem.Source.WEB, uploader=request.user)
-                )
-            except (RefusedUpload, FetchRefused) as exc:
-                refused.append(_refusal(url[:200], exc))
-    except services.AuthorBanned as exc:
-        return _answer(request, [], [{"name": "", "code": "banned", "message": str(exc)}], 403)
-    status = 200 if accepted else 400
-    return _answer(request, accepted, refused, status)
-
-
-def _refusal(name, exc) -> dict:
-    return {"name": name, "code": exc.code, "message": exc.message}
-
-
-def _answer(request, accepted, refused, status):
+    if url:
+        submissions.append(intake.Submission(name=url[:200], url=url))
+    result = intake.take(submissions, source=MediaItem.Source.WEB, uploader=request.user)
     if wants_json(request):
-        # Re-read: with tasks in-process the analysis has already updated the rows.
-        fresh = MediaItem.objects.select_related("duplicate_of").in_bulk([i.pk for i in accepted])
-        items = [fresh[i.pk].as_status() for i in accepted]
-        return JsonResponse({"items": items, "errors": refused}, status=status)
-    for r in refused:
-        messages.error(request, f"{r['name']}: {r['message']}" if r["name"] else r["message"])
-    if accepted:
-        messages.success(request, f"{len(accepted)} image(s) received.")
+        return JsonResponse(_answer(result), status=result.status)
+    for r in result.refused:
+        messages.error(request, f"{r.name}: {r.detail}" if r.name else r.detail)
+    if result.accepted:
+        messages.success(request, f"{len(result.accepted)} item(s) received.")
     return redirect("uploads:upload")
+
+
+def _answer(result: intake.IntakeResult) -> dict:
+    # Re-read: with tasks in-process the analysis has already updated the rows.
+    fresh = MediaItem.objects.select_related("duplicate_of").in_bulk(
+        [i.pk for i in result.accepted]
+    )
+    body = {
+        "items": [item_payload(fresh[i.pk]) for i in result.accepted],
+        "errors": [r.as_dict() for r in result.refused],
+    }
+    if not result.accepted and result.refused:  # nothing taken: the error shape on top
+        first = result.refused[0]
+        body = {"code": first.code, "detail": first.detail, **body}
+    return body
 
 
 @login_required
@@ -100,8 +72,8 @@ def item_status(request, item_uuid):
     try:
         item = services.item_for_user(request.user, item_uuid)
     except MediaItem.DoesNotExist:
-        return JsonResponse({"detail": "No such item."}, status=404)
-    return JsonResponse(item.as_status())
+        return json_error(404, "not_found", "No such item.")
+    return JsonResponse(item_payload(item))
 
 
 @login_required
@@ -139,7 +111,7 @@ def original(request, item_uuid):
         if services.can_view_exact_original(request.user, item):
             fh = item.file.open("rb")
         else:
-            fh = public_file(item)
+            fh = services.public_file(item)
     except OSError:  # lost from storage: say so instead of failing
         raise Http404("The image file is no longer available.") from None
     response = FileResponse(fh, content_type=item.mime)

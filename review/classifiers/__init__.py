@@ -1,28 +1,18 @@
-"""Image classifiers (NudeNet locally, optional AWS Rekognition) behind one small API.
+"""Classifiers (NudeNet locally, optional AWS Rekognition) behind one small API.
 
 Only light modules are imported here; providers load their runtimes on first use.
 """
 
-from .base import (
-    CATEGORIES,
-    CLASSES,
-    Classifier,
-    ClassifierError,
-    ClassifierResult,
-    combine,
-    overall_class,
-)
-from .registry import PROVIDERS, get_classifier, run_classifiers
+from .base import Classifier, ClassifierError, ClassifierResult
+from .registry import PROVIDERS, get_classifier, provider_class, providers_for, run_classifiers
 
 __all__ = [
-    "CATEGORIES",
-    "CLASSES",
     "PROVIDERS",
     "Classifier",
     "ClassifierError",
     "ClassifierResult",
-    "combine",
     "get_classifier",
-    "overall_class",
+    "provider_class",
+    "providers_for",
     "run_classifiers",
 ]

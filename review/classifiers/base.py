@@ -1,19 +1,19 @@
-"""Provider-neutral types and score arithmetic shared by all classifiers.
+"""Provider-neutral types shared by all classifiers.
 
-Kept free of heavy imports so the web process can import the package cheaply; the
-model runtimes (onnxruntime, cv2, boto3) live in the provider modules only.
+Kept free of heavy imports so the web process can import the package cheaply; the model
+runtimes (onnxruntime, cv2, boto3) live in the provider modules only.
+
+A provider declares the media kinds it accepts and its default label table (label ->
+(category, weight)), which seeds the policy's label rows; at run time it only reports
+labelled detections, and review.categories turns them into category scores with the
+rows an admin may have edited.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # pragma: no cover
-    from PIL import Image
-
-CATEGORIES = ("explicit", "suggestive")
-CLASSES = ("neutral", "suggestive", "explicit")
+from review.categories import Detection
 
 
 class ClassifierError(Exception):
@@ -23,7 +23,7 @@ class ClassifierError(Exception):
 @dataclass
 class ClassifierResult:
     provider: str
-    scores: dict[str, float]  # every name in CATEGORIES, 0..1
+    detections: list[Detection]
     raw: list | dict = field(default_factory=list)  # JSON-serialisable provider output
     elapsed_ms: float = 0.0
 
@@ -32,28 +32,11 @@ class Classifier:
     """Base class of providers; instances are shared per process, so be thread-safe."""
 
     name: str = ""
+    media_kinds: tuple[str, ...] = ("image",)
+    categories: tuple[str, ...] = ()  # what it scores; each needs a Category row to count
+    default_labels: dict[str, tuple[str, float]] = {}
 
-    def classify(self, image: Image.Image) -> ClassifierResult:
-        """Score an RGB PIL image (possibly JPEG-draft downscaled to >= ~640 px)."""
+    def classify(self, subject) -> ClassifierResult:
+        """Detections in a decoded item (an RGB PIL image, possibly JPEG-draft downscaled
+        to >= ~640 px, for images)."""
         raise NotImplementedError
-
-
-def overall_class(
-    scores: dict[str, float], suggestive_floor: float = 0.5, explicit_floor: float = 0.5
-) -> tuple[str, float]:
-    """Collapse category scores into one class; explicit wins over suggestive."""
-    explicit = scores.get("explicit", 0.0)
-    suggestive = scores.get("suggestive", 0.0)
-    if explicit >= explicit_floor:
-        return "explicit", explicit
-    if suggestive >= suggestive_floor:
-        return "suggestive", suggestive
-    return "neutral", 1.0 - max(scores.values(), default=0.0)
-
-
-def combine(results: list[ClassifierResult]) -> dict[str, float]:
-    """Per category the max over providers: any provider flagging is enough."""
-    return {
-        cat: max((r.scores.get(cat, 0.0) for r in results), default=0.0)
-        for cat in CATEGORIES
-    }

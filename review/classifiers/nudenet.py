@@ -8,7 +8,8 @@ PIL image directly (no re-encode) and post-process with numpy instead of a Pytho
 Note: NudeDetector feeds the model BGR (``cv2.imread`` then two channel swaps cancel
 out), so we do the same to keep its scores; the model is not very sensitive to it.
 
-Detection label -> category (category score = max of weight x detection score):
+Default label -> category table (seeds the policy's label rows, edited in admin after;
+category score = max of weight x detection score):
 
 ============================  ==========  ======
 label                         category    weight
@@ -29,14 +30,13 @@ FACE_*, FEET_*, BELLY_COVERED,
 ARMPITS_COVERED               neutral     -
 ============================  ==========  ======
 
-The suggestive score is at least the explicit score (explicit content is also
-suggestive), so thresholds stay monotonic.
+The suggestive score is at least the explicit score (the suggestive category's
+``at_least``), so thresholds stay monotonic.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
 import threading
 import time
 from pathlib import Path
@@ -44,33 +44,47 @@ from pathlib import Path
 import cv2
 import numpy as np
 import onnxruntime as ort
+from django.conf import settings
+
+from review.categories import Detection
 
 from .base import Classifier, ClassifierError, ClassifierResult
 
 # Output order of 320n.onnx (copied from nudenet.nudenet.__labels; a test checks it).
 LABELS = (
-    "FEMALE_GENITALIA_COVERED", "FACE_FEMALE", "BUTTOCKS_EXPOSED", "FEMALE_BREAST_EXPOSED",
-    "FEMALE_GENITALIA_EXPOSED", "MALE_BREAST_EXPOSED", "ANUS_EXPOSED", "FEET_EXPOSED",
-    "BELLY_COVERED", "FEET_COVERED", "ARMPITS_COVERED", "ARMPITS_EXPOSED", "FACE_MALE",
-    "BELLY_EXPOSED", "MALE_GENITALIA_EXPOSED", "ANUS_COVERED", "FEMALE_BREAST_COVERED",
+    "FEMALE_GENITALIA_COVERED",
+    "FACE_FEMALE",
+    "BUTTOCKS_EXPOSED",
+    "FEMALE_BREAST_EXPOSED",
+    "FEMALE_GENITALIA_EXPOSED",
+    "MALE_BREAST_EXPOSED",
+    "ANUS_EXPOSED",
+    "FEET_EXPOSED",
+    "BELLY_COVERED",
+    "FEET_COVERED",
+    "ARMPITS_COVERED",
+    "ARMPITS_EXPOSED",
+    "FACE_MALE",
+    "BELLY_EXPOSED",
+    "MALE_GENITALIA_EXPOSED",
+    "ANUS_COVERED",
+    "FEMALE_BREAST_COVERED",
     "BUTTOCKS_COVERED",
 )
-EXPLICIT_WEIGHTS = {
-    "FEMALE_GENITALIA_EXPOSED": 1.0,
-    "MALE_GENITALIA_EXPOSED": 1.0,
-    "ANUS_EXPOSED": 1.0,
-    "FEMALE_BREAST_EXPOSED": 1.0,
-    "BUTTOCKS_EXPOSED": 1.0,
-}
-SUGGESTIVE_WEIGHTS = {
-    "FEMALE_BREAST_COVERED": 1.0,
-    "FEMALE_GENITALIA_COVERED": 1.0,
-    "BUTTOCKS_COVERED": 1.0,
-    "ANUS_COVERED": 1.0,
+DEFAULT_LABELS = {
+    "FEMALE_GENITALIA_EXPOSED": ("explicit", 1.0),
+    "MALE_GENITALIA_EXPOSED": ("explicit", 1.0),
+    "ANUS_EXPOSED": ("explicit", 1.0),
+    "FEMALE_BREAST_EXPOSED": ("explicit", 1.0),
+    "BUTTOCKS_EXPOSED": ("explicit", 1.0),
+    "FEMALE_BREAST_COVERED": ("suggestive", 1.0),
+    "FEMALE_GENITALIA_COVERED": ("suggestive", 1.0),
+    "BUTTOCKS_COVERED": ("suggestive", 1.0),
+    "ANUS_COVERED": ("suggestive", 1.0),
     # Common in ordinary beach/sport photos: count, but alone they stay below 0.5.
-    "BELLY_EXPOSED": 0.5,
-    "MALE_BREAST_EXPOSED": 0.5,
-    "ARMPITS_EXPOSED": 0.5,
+    "BELLY_EXPOSED": ("suggestive", 0.5),
+    "MALE_BREAST_EXPOSED": ("suggestive", 0.5),
+    "ARMPITS_EXPOSED": ("suggestive", 0.5),
 }
 
 INPUT_SIZE = 320
@@ -79,14 +93,9 @@ NMS_SCORE_THRESHOLD = 0.25
 NMS_IOU_THRESHOLD = 0.45
 
 
-def scores_from_detections(detections: list[dict]) -> dict[str, float]:
-    """Map NudeNet detections ({"class", "score", ...}) to category scores."""
-    explicit = suggestive = 0.0
-    for det in detections:
-        label, score = det["class"], float(det["score"])
-        explicit = max(explicit, EXPLICIT_WEIGHTS.get(label, 0.0) * score)
-        suggestive = max(suggestive, SUGGESTIVE_WEIGHTS.get(label, 0.0) * score)
-    return {"explicit": explicit, "suggestive": max(suggestive, explicit)}
+def detections_of(found: list[dict]) -> list[Detection]:
+    """NudeNet's detections ({"class", "score", "box"}) as labelled detections."""
+    return [Detection((det["class"],), float(det["score"])) for det in found]
 
 
 def model_path() -> Path:
@@ -111,7 +120,7 @@ def get_session() -> ort.InferenceSession:
                 if not path.is_file():
                     raise ClassifierError(f"NudeNet model missing: {path}")
                 opts = ort.SessionOptions()
-                opts.intra_op_num_threads = int(os.environ.get("NUDENET_THREADS", "1"))
+                opts.intra_op_num_threads = settings.NUDENET_THREADS
                 opts.inter_op_num_threads = 1
                 _session = ort.InferenceSession(
                     str(path), sess_options=opts, providers=["CPUExecutionProvider"]
@@ -181,6 +190,9 @@ class NudeNetClassifier(Classifier):
     """NudeNet detector; ``raw`` is the detection list (class, score, box x/y/w/h)."""
 
     name = "nudenet"
+    media_kinds = ("image",)
+    categories = ("explicit", "suggestive")
+    default_labels = DEFAULT_LABELS
 
     @property
     def session(self) -> ort.InferenceSession:
@@ -201,7 +213,7 @@ class NudeNetClassifier(Classifier):
         detections = self.detect(image)
         return ClassifierResult(
             provider=self.name,
-            scores=scores_from_detections(detections),
+            detections=detections_of(detections),
             raw=detections,
             elapsed_ms=(time.perf_counter() - start) * 1000,
         )

@@ -13,6 +13,8 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from django.conf import settings
+
 from .base import Classifier, ClassifierError, ClassifierResult
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ def _pool() -> ThreadPoolExecutor:
         with _lock:
             if _executor is None:
                 _executor = ThreadPoolExecutor(
-                    max_workers=int(os.environ.get("CLASSIFIER_WORKERS", "4")),
+                    max_workers=settings.CLASSIFIER_WORKERS,
                     thread_name_prefix="classifier",
                 )
     return _executor
@@ -51,6 +53,20 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def provider_class(name: str) -> type[Classifier]:
+    """The provider's class, its module imported on first use (its declarations: media
+    kinds, default labels, are class attributes)."""
+    try:
+        path = PROVIDERS[name]
+    except KeyError:
+        raise ClassifierError(f"unknown classifier {name!r}") from None
+    module_name, _, attr = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ClassifierError(f"cannot load classifier {name!r}: {exc}") from exc
+
+
 def get_classifier(name: str) -> Classifier:
     """Return the process-wide instance for `name`, importing its module on first use."""
     inst = _instances.get(name)
@@ -59,17 +75,45 @@ def get_classifier(name: str) -> Classifier:
     with _lock:
         inst = _instances.get(name)
         if inst is None:
-            try:
-                path = PROVIDERS[name]
-            except KeyError:
-                raise ClassifierError(f"unknown classifier {name!r}") from None
-            module_name, _, attr = path.rpartition(".")
-            try:
-                cls = getattr(importlib.import_module(module_name), attr)
-            except (ImportError, AttributeError) as exc:
-                raise ClassifierError(f"cannot load classifier {name!r}: {exc}") from exc
-            inst = _instances[name] = cls()
+            inst = _instances[name] = provider_class(name)()
     return inst
+
+
+def default_label_map(names=None) -> dict:
+    """The providers' own default label tables as a LabelMap (review.categories), without
+    the database: what a new policy is seeded with."""
+    return {
+        name: {
+            label.lower(): [(category, weight)]
+            for label, (category, weight) in provider_class(name).default_labels.items()
+        }
+        for name in (names or PROVIDERS)
+    }
+
+
+def providers_for(media_kind: str, names: list[str]) -> list[str]:
+    """Of the named providers, those that accept the kind (unknown names stay in, so that
+    running them reports the error instead of silently skipping it)."""
+    keep = []
+    for name in names:
+        try:
+            accepts = media_kind in provider_class(name).media_kinds
+        except ClassifierError:
+            accepts = True
+        if accepts:
+            keep.append(name)
+    return keep
+
+
+def register(name: str, path: str) -> None:
+    """Add a provider by dotted path (a plug-in, or a test's fake)."""
+    PROVIDERS[name] = path
+
+
+def unregister(name: str) -> None:
+    PROVIDERS.pop(name, None)
+    with _lock:
+        _instances.pop(name, None)
 
 
 def run_classifiers(
@@ -84,7 +128,9 @@ def run_classifiers(
     results: list[ClassifierResult] = []
     errors: dict[str, str] = {}
     try:
-        image.load()  # decode once here, not racily in several worker threads
+        load = getattr(image, "load", None)  # PIL: decode once here, not in each thread
+        if load is not None:
+            load()
     except Exception as exc:  # noqa: BLE001 - a broken image fails every provider
         return results, {name: f"image load failed: {exc}" for name in names}
 

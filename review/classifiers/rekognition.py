@@ -1,12 +1,13 @@
 """AWS Rekognition ``DetectModerationLabels`` as an (optional, paid) second opinion.
 
-Off unless settings list "rekognition"; the boto3 client is created on first use in
-region ``AWS_REKOGNITION_REGION`` (default us-east-1). Minimum confidence comes from
-``AWS_REKOGNITION_MIN_CONFIDENCE`` (default 50, the service default).
+Off unless the policy lists "rekognition"; the boto3 client is created on first use in
+region ``settings.AWS_REKOGNITION_REGION`` (default us-east-1). Minimum confidence comes
+from ``settings.AWS_REKOGNITION_MIN_CONFIDENCE`` (default 50, the service default).
 
-Label -> category. A label is looked up by Name, then by ParentName (so a child label
-added to the taxonomy later still lands in its parent's category); all weights are 1.0,
-Confidence (0-100) / 100 is the score, category score = max. Lists cover moderation
+Default label -> category table (seeds the policy's label rows). A label is looked up by
+Name, then by ParentName (so a child label added to the taxonomy later still lands in its
+parent's category); all weights are 1.0, Confidence (0-100) / 100 is the score, category
+score = max. Lists cover moderation
 model v7 (L1 "Explicit", "Non-Explicit Nudity of Intimate parts and Kissing",
 "Swimwear or Underwear") and v6 (L1 "Explicit Nudity", "Suggestive"):
 
@@ -25,65 +26,82 @@ suggestive
 neutral
     everything else (Violence, Drugs & Tobacco, Alcohol, Gambling, ...: kept in raw)
 
-As with NudeNet, the suggestive score is at least the explicit score.
+As with NudeNet, the suggestive score is at least the explicit score (``at_least``).
 """
 
 from __future__ import annotations
 
 import io
 import math
-import os
 import threading
 import time
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+
+from review.categories import Detection
 
 from .base import Classifier, ClassifierError, ClassifierResult
 
 EXPLICIT_LABELS = (
-    "Explicit", "Explicit Nudity", "Explicit Sexual Activity", "Sex Toys",
-    "Exposed Male Genitalia", "Exposed Female Genitalia", "Exposed Buttocks or Anus",
+    "Explicit",
+    "Explicit Nudity",
+    "Explicit Sexual Activity",
+    "Sex Toys",
+    "Exposed Male Genitalia",
+    "Exposed Female Genitalia",
+    "Exposed Buttocks or Anus",
     "Exposed Female Nipple",
     # v6
-    "Nudity", "Graphic Male Nudity", "Graphic Female Nudity", "Sexual Activity",
-    "Illustrated Explicit Nudity", "Adult Toys",
+    "Nudity",
+    "Graphic Male Nudity",
+    "Graphic Female Nudity",
+    "Sexual Activity",
+    "Illustrated Explicit Nudity",
+    "Adult Toys",
 )
 SUGGESTIVE_LABELS = (
-    "Non-Explicit Nudity of Intimate parts and Kissing", "Non-Explicit Nudity",
-    "Bare Back", "Exposed Male Nipple", "Partially Exposed Buttocks",
-    "Partially Exposed Female Breast", "Implied Nudity", "Obstructed Intimate Parts",
-    "Obstructed Female Nipple", "Obstructed Male Genitalia", "Kissing on the Lips",
-    "Swimwear or Underwear", "Female Swimwear or Underwear", "Male Swimwear or Underwear",
+    "Non-Explicit Nudity of Intimate parts and Kissing",
+    "Non-Explicit Nudity",
+    "Bare Back",
+    "Exposed Male Nipple",
+    "Partially Exposed Buttocks",
+    "Partially Exposed Female Breast",
+    "Implied Nudity",
+    "Obstructed Intimate Parts",
+    "Obstructed Female Nipple",
+    "Obstructed Male Genitalia",
+    "Kissing on the Lips",
+    "Swimwear or Underwear",
+    "Female Swimwear or Underwear",
+    "Male Swimwear or Underwear",
     # v6
-    "Suggestive", "Partial Nudity", "Barechested Male", "Revealing Clothes",
+    "Suggestive",
+    "Partial Nudity",
+    "Barechested Male",
+    "Revealing Clothes",
     "Sexual Situations",
 )
-# Case-insensitive: v6 spells "Swimwear Or Underwear", v7 "Swimwear or Underwear".
-_CATEGORY = {name.lower(): "explicit" for name in EXPLICIT_LABELS}
-_CATEGORY.update({name.lower(): "suggestive" for name in SUGGESTIVE_LABELS})
+# Case-insensitive (label rows are matched so): v6 spells "Swimwear Or Underwear", v7
+# "Swimwear or Underwear".
+DEFAULT_LABELS = {
+    **{name: ("explicit", 1.0) for name in EXPLICIT_LABELS},
+    **{name: ("suggestive", 1.0) for name in SUGGESTIVE_LABELS},
+}
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024  # Rekognition's limit for images passed as Bytes
 
 
-def _category(label: dict) -> str | None:
-    for key in ("Name", "ParentName"):
-        category = _CATEGORY.get((label.get(key) or "").lower())
-        if category:
-            return category
-    return None
-
-
-def scores_from_labels(labels: list[dict]) -> dict[str, float]:
-    """Map Rekognition ModerationLabels (Confidence 0-100) to category scores."""
-    scores = {"explicit": 0.0, "suggestive": 0.0}
+def detections_of(labels: list[dict]) -> list[Detection]:
+    """ModerationLabels (Confidence 0-100) as detections named by Name, then ParentName."""
+    out = []
     for label in labels:
-        category = _category(label)
-        if category:
-            score = min(1.0, max(0.0, float(label.get("Confidence", 0.0)) / 100.0))
-            scores[category] = max(scores[category], score)
-    scores["suggestive"] = max(scores["suggestive"], scores["explicit"])
-    return scores
+        names = tuple(n for n in (label.get("Name"), label.get("ParentName")) if n)
+        score = min(1.0, max(0.0, float(label.get("Confidence", 0.0)) / 100.0))
+        if names:
+            out.append(Detection(names, score))
+    return out
 
 
 def jpeg_bytes(image, max_bytes: int = MAX_IMAGE_BYTES, quality: int = 90) -> bytes:
@@ -106,12 +124,15 @@ class RekognitionClassifier(Classifier):
     """``raw`` is {"model_version", "labels": [ModerationLabel], "content_types"}."""
 
     name = "rekognition"
+    media_kinds = ("image",)
+    categories = ("explicit", "suggestive")
+    default_labels = DEFAULT_LABELS
 
     def __init__(self, client=None, min_confidence: float | None = None):
         self._client = client
         self._lock = threading.Lock()
         if min_confidence is None:
-            min_confidence = float(os.environ.get("AWS_REKOGNITION_MIN_CONFIDENCE", "50"))
+            min_confidence = settings.AWS_REKOGNITION_MIN_CONFIDENCE
         self.min_confidence = min_confidence
 
     @property
@@ -122,7 +143,7 @@ class RekognitionClassifier(Classifier):
                 if self._client is None:
                     import boto3
 
-                    region = os.environ.get("AWS_REKOGNITION_REGION", "us-east-1")
+                    region = settings.AWS_REKOGNITION_REGION
                     # Own session: boto3's default session is not thread-safe.
                     self._client = boto3.session.Session().client(
                         "rekognition",
@@ -149,7 +170,7 @@ class RekognitionClassifier(Classifier):
             raise ClassifierError("Rekognition response has no ModerationLabels")
         return ClassifierResult(
             provider=self.name,
-            scores=scores_from_labels(labels),
+            detections=detections_of(labels),
             raw={
                 "model_version": response.get("ModerationModelVersion"),
                 "labels": labels,

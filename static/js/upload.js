@@ -52,7 +52,7 @@
   function showErrors(list_) {
     errors.replaceChildren(...list_.map((e) => {
       const li = document.createElement("li");
-      li.textContent = e.name ? `${e.name}: ${e.message}` : e.message;
+      li.textContent = e.name ? `${e.name}: ${e.detail}` : e.detail;
       return li;
     }));
   }
@@ -63,7 +63,7 @@
     if (url) data.append("url", url);
     const res = await fetch(form.action, {method: "POST", body: data,
       headers: {"X-CSRFToken": csrf, "Accept": "application/json"}, credentials: "same-origin"});
-    let body = {items: [], errors: [{name: "", message: `Upload failed (${res.status}).`}]};
+    let body = {items: [], errors: [{name: "", detail: `Upload failed (${res.status}).`}]};
     try { body = await res.json(); } catch (e) { /* keep the generic message */ }
     body.items.forEach(card);
     showErrors(body.errors || []);

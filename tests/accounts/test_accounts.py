@@ -55,7 +55,12 @@ def test_strikes_warn_twice_then_ban_and_end_sessions_and_tokens(client, uploade
     token = Token.objects.create(user=uploader)
     client.force_login(uploader)
     for expected in ("warned", "warned", "banned"):
-        add_strike(author, source=Strike.Source.MODERATOR, reason="rejected")
+        add_strike(
+            author,
+            source=Strike.Source.MODERATOR,
+            reason="rejected",
+            strikes_to_ban=policy.strikes_to_ban,
+        )
         assert author.status == expected
     assert author.strikes == 3
     assert not Token.objects.filter(pk=token.pk).exists()
@@ -68,7 +73,9 @@ def test_strikes_warn_twice_then_ban_and_end_sessions_and_tokens(client, uploade
 def test_an_admin_lifts_a_ban_and_it_is_audited(uploader, policy_admin, policy):
     author = uploader.author
     for _ in range(policy.strikes_to_ban):
-        add_strike(author, source=Strike.Source.BANK, reason="bank")
+        add_strike(
+            author, source=Strike.Source.BANK, reason="bank", strikes_to_ban=policy.strikes_to_ban
+        )
     lifted = lift_ban(author, actor=policy_admin)
     assert lifted.status == Author.Status.OK and lifted.strikes == 0
     event = AccountEvent.objects.get(author=author, action="ban_lifted")

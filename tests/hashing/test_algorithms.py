@@ -14,22 +14,22 @@ from hashing.algorithms import (
     ALGORITHMS,
     GREY_MAX_SIDE,
     HASH_MAX_SIDE,
-    VOTERS,
     fingerprint,
-    from_signed64,
     grey_source,
-    hamming,
-    hash_from_hex,
     hash_source,
-    hash_to_hex,
-    open_for_hashing,
-    pdq_from_hex,
-    pdq_to_hex,
+    names,
     prepare,
-    to_signed64,
 )
+from uploads.kinds import open_for_hashing
 
-TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
+VOTERS = names("image")
+
+
+def hamming(a: int, b: int) -> int:
+    return ALGORITHMS["pdq"].distance(a, b)  # every built-in compares by Hamming distance
+
+
+TESTDATA = Path(__file__).resolve().parents[1] / "fixtures"
 VENUS = TESTDATA / "venus-of-urbino-titian.jpg"
 HASH64 = ("ahash", "dhash", "phash", "mhash")
 IMAGEHASH = {
@@ -89,8 +89,8 @@ def test_64bit_ints_match_imagehash_hex(photos, name):
         expected = str(IMAGEHASH[name](source))
         value = ALGORITHMS[name].compute(image)
         assert 0 <= value < 2**64
-        assert format(value, "016x") == expected == hash_to_hex(value)
-        assert hash_from_hex(expected) == value
+        assert format(value, "016x") == expected == ALGORITHMS[name].to_hex(value)
+        assert ALGORITHMS[name].from_hex(expected) == value
         # The greyscale shortcut fingerprint() takes gives the very same bits.
         assert ALGORITHMS[name].compute(image.convert("L")) == value
 
@@ -101,26 +101,19 @@ def test_pdq_matches_pdqhash_bits_and_hex_round_trip(photos):
         value, q = ALGORITHMS["pdq"].compute_with_quality(image)
         assert value == int("".join(str(int(b)) for b in bits), 2)
         assert q == quality and 0 <= q <= 100
-        text = pdq_to_hex(value)
+        text = ALGORITHMS["pdq"].to_hex(value)
         assert len(text) == 64 and text == text.lower()
-        assert pdq_from_hex(text) == value
-        assert pdq_from_hex(text.upper()) == value
+        assert ALGORITHMS["pdq"].from_hex(text) == value
+        assert ALGORITHMS["pdq"].from_hex(text.upper()) == value
     with pytest.raises(ValueError):
-        pdq_from_hex("ab" * 16)
-
-
-def test_signed64_round_trip():
-    for value in (0, 1, 2**63 - 1, 2**63, 2**64 - 1, 0x8000_0000_DEAD_BEEF):
-        signed = to_signed64(value)
-        assert -(2**63) <= signed < 2**63
-        assert from_signed64(signed) == value
-    assert to_signed64(2**64 - 1) == -1
+        ALGORITHMS["pdq"].from_hex("ab" * 16)
 
 
 def test_fingerprint_shape_and_agreement(photos):
     image = photos["coffee"]
     fp = fingerprint(image)
-    assert set(fp) == {*VOTERS, "pdq_quality", "mirror"}
+    assert set(fp) == {*VOTERS, "quality", "mirror"}
+    assert set(fp["quality"]) == {"pdq"} and 0 <= fp["quality"]["pdq"] <= 100
     assert set(fp["mirror"]) == set(VOTERS)
     for name in VOTERS:
         assert fp[name] == ALGORITHMS[name].compute(image)

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
-from hashing import banks, services
-from hashing.algorithms import fingerprint, open_for_hashing
+from hashing import matcher, services
+from hashing.algorithms import fingerprint
 from tests.conftest import VENUS, encode
+from uploads.kinds import open_for_hashing
 
 REFERENCES = ("chelsea", "coffee", "astronaut", "venus")
 UNRELATED = (
@@ -83,7 +84,7 @@ def reference_bank(db):
 @pytest.mark.parametrize("name", REFERENCES)
 def test_transformed_copies_are_blocked_by_quorum(policy, reference_bank, name):
     for transform in TRANSFORMS:
-        result = banks.vote(query_fp(name, transform), policy)
+        result = matcher.vote(query_fp(name, transform), policy)
         assert result["blocked"], (transform, result["per_voter"])
         assert result["content"] == reference_bank[name], transform
         assert result["votes"] >= result["quorum"] == 3
@@ -91,24 +92,24 @@ def test_transformed_copies_are_blocked_by_quorum(policy, reference_bank, name):
 
 def test_a_cropped_copy_is_blocked_although_pdq_disagrees(policy, reference_bank):
     """PDQ is crop-sensitive (measured 42-56 bits for a 5 % crop); the others outvote it."""
-    result = banks.vote(query_fp("coffee", "crop_5pc"), policy)
+    result = matcher.vote(query_fp("coffee", "crop_5pc"), policy)
     assert result["blocked"] and not result["per_voter"]["pdq"]["vote"]
     assert result["votes"] >= 3
 
 
 def test_a_mirrored_copy_is_missed_unless_voters_are_mirror_aware(policy, reference_bank):
     fp = query_fp("astronaut", "mirrored")
-    result = banks.vote(fp, policy)
+    result = matcher.vote(fp, policy)
     assert result["blocked"] and result["votes"] == 5
     assert all(v["mirrored"] and v["distance"] == 0 for v in result["per_voter"].values())
     policy.mirror_aware = False
-    result = banks.vote(as_query(fp, policy), policy)
+    result = matcher.vote(as_query(fp, policy), policy)
     assert not result["blocked"] and result["votes"] == 0
 
 
 @pytest.mark.parametrize("name", UNRELATED)
 def test_unrelated_photographs_do_not_match(policy, reference_bank, name):
-    result = banks.vote(query_fp(name), policy)
+    result = matcher.vote(query_fp(name), policy)
     assert not result["blocked"] and result["votes"] <= 1, result["per_voter"]
 
 
@@ -118,6 +119,6 @@ def test_the_reference_pictures_do_not_match_each_other(policy, db):
         services.add_images(bank, [(name, reference_bytes(name))])
         for other in REFERENCES:
             if other != name:
-                assert not banks.vote(query_fp(other), policy)["blocked"], (name, other)
+                assert not matcher.vote(query_fp(other), policy)["blocked"], (name, other)
         bank.active = False
         services.save_bank(bank)

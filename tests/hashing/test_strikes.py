@@ -128,7 +128,13 @@ def test_bank_blocks_and_moderator_rejections_count_the_same(
 ):
     client.force_login(uploader)
     post(encode(chelsea, quality=40))
-    add_strike(uploader.author, source=Strike.Source.MODERATOR, reason="Spam", actor=moderator)
+    add_strike(
+        uploader.author,
+        source=Strike.Source.MODERATOR,
+        reason="Spam",
+        actor=moderator,
+        strikes_to_ban=3,
+    )
     assert Author.objects.get(user=uploader).status == Author.Status.WARNED
     post(encode(chelsea, quality=60))
     author = Author.objects.get(user=uploader)
@@ -141,7 +147,9 @@ def test_an_admin_lifts_the_ban_audited_and_uploads_work_again(
     client, admin_user, uploader, known_bad, jpeg, post, policy
 ):
     for _ in range(policy.strikes_to_ban):
-        add_strike(uploader.author, source=Strike.Source.BANK, reason="bank_match")
+        add_strike(
+            uploader.author, source=Strike.Source.BANK, reason="bank_match", strikes_to_ban=3
+        )
     client.force_login(admin_user)
     response = client.post(
         reverse("admin:accounts_author_changelist"),

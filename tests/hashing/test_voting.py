@@ -4,10 +4,13 @@ import random
 
 import pytest
 
-from hashing import banks, services
-from hashing.algorithms import ALGORITHMS, VOTERS
+from hashing import matcher, services
+from hashing.algorithms import ALGORITHMS, names
 from hashing.models import Bank, BankContent, BankEntry
-from review.decision import decide
+from review.categories import DEFAULT_CATEGORIES
+from review.outcomes import decide
+
+VOTERS = names("image")
 
 BITS = {name: ALGORITHMS[name].bits for name in VOTERS}
 
@@ -33,7 +36,7 @@ def make_fp(reference: dict[str, int], distances: dict[str, int], quality: int =
     for name in VOTERS:
         d = distances.get(name)
         fp[name] = far(reference[name], name) if d is None else near(reference[name], d)
-    fp["pdq_quality"] = quality
+    fp["quality"] = {"pdq": quality}
     fp["mirror"] = random_hashes(424242)
     return fp
 
@@ -59,7 +62,12 @@ def reference(block_bank):
 
 def at_threshold(policy) -> dict:
     """Each voter's distance exactly at its policy threshold: the farthest that still votes."""
-    return policy.voter_thresholds()
+    return {name: setting.threshold for name, setting in policy.voter_settings().items()}
+
+
+def set_voters(policy, algorithms, **fields):
+    """Edit voter rows as an admin would."""
+    assert policy.voters.filter(algorithm__in=algorithms).update(**fields) == len(algorithms)
 
 
 @pytest.mark.parametrize(
@@ -77,7 +85,7 @@ def test_voters_that_disagree_give_the_quorum_result(policy, reference, matching
     hashes, content = reference
     within = at_threshold(policy)
     fp = make_fp(hashes, {name: within[name] for name in matching})
-    result = banks.vote(fp, policy)
+    result = matcher.vote(fp, policy)
     assert result["blocked"] is blocked
     assert result["votes"] == len(matching) and result["voters"] == 5 and result["quorum"] == 3
     assert result["content"] == (content.pk if matching else None)
@@ -97,7 +105,7 @@ def test_a_voter_just_outside_its_threshold_does_not_vote(policy, reference):
             "mhash": t["mhash"] + 1,
         },
     )
-    result = banks.vote(fp, policy)
+    result = matcher.vote(fp, policy)
     assert result["votes"] == 2 and not result["blocked"]
     assert result["per_voter"]["ahash"] == {
         "vote": False,
@@ -111,7 +119,7 @@ def test_the_result_shows_each_voters_vote_nearest_entry_and_distance(policy, re
     hashes, content = reference
     phash_at = at_threshold(policy)["phash"]
     fp = make_fp(hashes, {"ahash": 2, "dhash": 0, "phash": phash_at, "pdq": 20})
-    result = banks.vote(fp, policy)
+    result = matcher.vote(fp, policy)
     entries = dict(BankEntry.objects.filter(content=content).values_list("algorithm", "pk"))
     assert result["per_voter"] == {
         "ahash": {"vote": True, "entry": entries["ahash"], "distance": 2, "mirrored": False},
@@ -128,15 +136,15 @@ def test_an_n_of_m_quorum_comes_from_the_policy(policy, reference, quorum, votes
     hashes, _ = reference
     policy.quorum = quorum
     fp = make_fp(hashes, {name: 0 for name in VOTERS[:votes]})
-    result = banks.vote(fp, policy)
+    result = matcher.vote(fp, policy)
     assert result["quorum"] == quorum and result["blocked"] is blocked
 
 
 def test_voters_switched_off_neither_vote_nor_count(policy, reference):
     hashes, _ = reference
-    policy.phash_enabled = policy.mhash_enabled = False
+    set_voters(policy, ["phash", "mhash"], enabled=False)
     fp = make_fp(hashes, {"ahash": 0, "phash": 0, "mhash": 0, "dhash": 0})
-    result = banks.vote(fp, policy)
+    result = matcher.vote(fp, policy)
     assert result["voters"] == 3 and result["quorum"] == 2
     assert set(result["per_voter"]) == {"ahash", "dhash", "pdq"}
     assert result["votes"] == 2 and result["blocked"]
@@ -145,9 +153,20 @@ def test_voters_switched_off_neither_vote_nor_count(policy, reference):
 def test_thresholds_come_from_the_policy(policy, reference):
     hashes, _ = reference
     fp = make_fp(hashes, {"ahash": 6, "dhash": 6, "phash": 6})
-    assert banks.vote(fp, policy)["blocked"]
-    policy.ahash_threshold = policy.dhash_threshold = 5
-    assert not banks.vote(fp, policy)["blocked"]
+    assert matcher.vote(fp, policy)["blocked"]
+    set_voters(policy, ["ahash", "dhash"], threshold=5)
+    assert not matcher.vote(fp, policy)["blocked"]
+
+
+def test_a_voters_weight_counts_its_vote_that_many_times(policy, reference):
+    """PDQ weighing 3 of 7: with aHash it reaches the majority (4) that 2 of 5 did not."""
+    hashes, _ = reference
+    fp = make_fp(hashes, {"ahash": 0, "pdq": 0})
+    assert not matcher.vote(fp, policy)["blocked"]
+    set_voters(policy, ["pdq"], weight=3)
+    result = matcher.vote(fp, policy)
+    assert (result["votes"], result["eligible"], result["quorum"]) == (4, 7, 4)
+    assert result["blocked"]
 
 
 def test_votes_must_agree_on_one_picture(policy, block_bank):
@@ -158,7 +177,7 @@ def test_votes_must_agree_on_one_picture(policy, block_bank):
     fp = make_fp(refs[0], {"ahash": 0})
     fp["dhash"] = refs[1]["dhash"]
     fp["phash"] = refs[2]["phash"]
-    result = banks.vote(fp, policy)
+    result = matcher.vote(fp, policy)
     assert not result["blocked"] and result["votes"] == 1
     assert sum(v["entry"] is not None for v in result["per_voter"].values()) == 3
 
@@ -169,7 +188,7 @@ def test_a_pdq_only_hash_list_blocks_on_its_one_voter(policy, block_bank):
     services.import_hash_list(block_bank, [f"pdq,{ALGORITHMS['pdq'].to_hex(pdq)},shared list"])
     fp = make_fp(random_hashes(6), {})
     fp["pdq"] = near(pdq, 25)
-    result = banks.vote(fp, policy)
+    result = matcher.vote(fp, policy)
     assert result["blocked"] and result["votes"] == 1
     assert result["eligible"] == 1 and result["quorum"] == 1 and result["voters"] == 5
 
@@ -177,7 +196,7 @@ def test_a_pdq_only_hash_list_blocks_on_its_one_voter(policy, block_bank):
 def test_a_featureless_picture_makes_the_pdq_voter_abstain(policy, reference):
     hashes, _ = reference
     fp = make_fp(hashes, {"ahash": 0, "dhash": 0, "pdq": 0}, quality=20)
-    result = banks.vote(fp, policy)
+    result = matcher.vote(fp, policy)
     assert result["voters"] == 4 and "pdq" not in result["per_voter"]
     assert result["votes"] == 2 and not result["blocked"]
 
@@ -186,23 +205,23 @@ def test_a_mirrored_copy_matches_through_the_mirror_hashes(policy, reference):
     hashes, _ = reference
     fp = make_fp(hashes, {})
     fp["mirror"] = {name: near(hashes[name], 1) for name in VOTERS}
-    result = banks.vote(fp, policy)
+    result = matcher.vote(fp, policy)
     assert result["blocked"] and result["votes"] == 5
     assert all(v["mirrored"] and v["distance"] == 1 for v in result["per_voter"].values())
     policy.mirror_aware = False
-    assert not banks.vote(fp, policy)["blocked"]
+    assert not matcher.vote(fp, policy)["blocked"]
 
 
 def test_an_allow_entry_overrides_a_block_match(policy, reference):
     hashes, _ = reference
     allow = services.create_bank("benign look-alikes", kind=Bank.Kind.ALLOW)
     fp = make_fp(hashes, {name: 0 for name in VOTERS})
-    assert not banks.vote(fp, policy)["allowed"]
+    assert not matcher.vote(fp, policy)["allowed"]
     add_content(allow, hashes)
-    result = banks.vote(fp, policy)
+    result = matcher.vote(fp, policy)
     assert result["blocked"] and result["allowed"]
     assert result["allow_bank"] == "benign look-alikes" and result["allow_votes"] == 5
-    outcome = decide(scores={}, policy=policy, bank=result)
+    outcome = decide(scores={}, rules=DEFAULT_CATEGORIES, bank=result)
     assert outcome.outcome == "pass" and outcome.reason == "allow_listed"
 
 
@@ -212,30 +231,30 @@ def test_an_allow_entry_needs_its_own_quorum(policy, reference):
     add_content(allow, {"ahash": hashes["ahash"]}, key="only-ahash")
     add_content(allow, random_hashes(99), key="other")
     fp = make_fp(hashes, {name: 0 for name in VOTERS})
-    result = banks.vote(fp, policy)
+    result = matcher.vote(fp, policy)
     # The single-hash allow content has one eligible voter, so its one vote is its quorum.
     assert result["allowed"] and result["allow_votes"] == 1
     fp = make_fp(hashes, {"dhash": 0, "phash": 0, "mhash": 0})
-    assert not banks.vote(fp, policy)["allowed"]
+    assert not matcher.vote(fp, policy)["allowed"]
 
 
 def test_disabled_entries_and_inactive_banks_take_no_part(policy, reference, block_bank):
     hashes, content = reference
     fp = make_fp(hashes, {"ahash": 0, "dhash": 0, "phash": 0})
-    assert banks.vote(fp, policy)["blocked"]
+    assert matcher.vote(fp, policy)["blocked"]
     services.set_entries_enabled(BankEntry.objects.filter(algorithm="ahash"), False)
-    result = banks.vote(fp, policy)
+    result = matcher.vote(fp, policy)
     # Four voters can still vote on the picture: 2 of them is not a majority.
     assert not result["blocked"] and result["eligible"] == 4 and result["votes"] == 2
     services.set_contents_enabled([content], True)
-    assert banks.vote(fp, policy)["blocked"]
+    assert matcher.vote(fp, policy)["blocked"]
     block_bank.active = False
     services.save_bank(block_bank)
-    assert not banks.vote(fp, policy)["blocked"]
+    assert not matcher.vote(fp, policy)["blocked"]
 
 
 def test_with_no_banks_the_vote_is_a_complete_clean_answer(policy):
-    result = banks.vote(make_fp(random_hashes(3), {}), policy)
+    result = matcher.vote(make_fp(random_hashes(3), {}), policy)
     assert result["blocked"] is False and result["allowed"] is False
     assert result["votes"] == 0 and result["voters"] == 5 and result["quorum"] == 3
     assert result["bank"] == "" and result["content"] is None
@@ -244,11 +263,11 @@ def test_with_no_banks_the_vote_is_a_complete_clean_answer(policy):
 
 def test_the_matcher_is_rebuilt_only_when_banks_change(policy, reference, block_bank):
     hashes, _ = reference
-    first = banks.matcher.state()
-    banks.vote(make_fp(hashes, {}), policy)
-    assert banks.matcher.state() is first
+    first = matcher.matcher.state()
+    matcher.vote(make_fp(hashes, {}), policy)
+    assert matcher.matcher.state() is first
     add_content(block_bank, random_hashes(7), key="another")
-    second = banks.matcher.state()
+    second = matcher.matcher.state()
     assert second is not first and len(second) == len(first) + 5
 
 
@@ -257,8 +276,8 @@ def test_a_change_rolled_back_is_not_seen(policy, reference, block_bank):
 
     hashes, _ = reference
     fp = make_fp(hashes, {name: 0 for name in VOTERS})
-    before = banks.matcher.state()
+    before = matcher.matcher.state()
     with pytest.raises(RuntimeError), transaction.atomic():
         services.set_entries_enabled(BankEntry.objects.all(), False)
         raise RuntimeError
-    assert banks.matcher.state() is before and banks.vote(fp, policy)["blocked"]
+    assert matcher.matcher.state() is before and matcher.vote(fp, policy)["blocked"]

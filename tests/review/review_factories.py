@@ -1,15 +1,15 @@
 """Items already sent to review, made directly (no classifier) for the review tests."""
 
 import hashlib
-import uuid
 from datetime import timedelta
 
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from accounts.services import author_for_user
+from review.claims import enqueue_for_review
 from review.models import QueueEntry
-from review.queue import enqueue_for_review
+from tests.factories import MediaItemFactory
 from uploads.models import MediaItem
 
 
@@ -24,16 +24,10 @@ def review_item(
     name="photo.jpg",
 ) -> MediaItem:
     """One item in review and in the queue. With `data` the original is stored for real."""
-    item = MediaItem(
+    item = MediaItemFactory.build(
         original_name=name,
-        sha256=hashlib.sha256(data or uuid.uuid4().bytes).hexdigest(),
-        mime="image/jpeg",
-        width=64,
-        height=48,
         size=len(data or b"x"),
-        source=MediaItem.Source.WEB,
         uploader=uploader,
-        author=author_for_user(uploader) if uploader else None,
         status=MediaItem.Status.REVIEW,
         reason="explicit_for_review",
         reason_text=f"Possibly explicit ({round(explicit * 100)}%; review from 30%).",
@@ -43,9 +37,8 @@ def review_item(
         matches={"duplicates": [_dup(d) for d in duplicates], "bank": None},
     )
     if data is not None:
+        item.sha256 = hashlib.sha256(data).hexdigest()
         item.file.save("upload.jpg", ContentFile(data), save=False)
-    else:
-        item.file.name = f"fake/{item.uuid.hex}.jpg"
     item.save()
     if age:
         MediaItem.objects.filter(pk=item.pk).update(created_at=timezone.now() - age)
@@ -69,22 +62,17 @@ def many_review_items(count: int, uploader=None) -> list[int]:
     author = author_for_user(uploader) if uploader else None
     now = timezone.now()
     items = MediaItem.objects.bulk_create(
-        [
-            MediaItem(
-                sha256=f"{i:064x}",
-                mime="image/jpeg",
-                width=1,
-                height=1,
-                size=1,
-                file=f"fake/{i}.jpg",
-                source=MediaItem.Source.API,
-                uploader=uploader,
-                author=author,
-                status=MediaItem.Status.REVIEW,
-                scores={"explicit": (i % 97) / 97},
-            )
-            for i in range(count)
-        ]
+        MediaItemFactory.build(
+            sha256=f"{i:064x}",
+            width=1,
+            height=1,
+            source=MediaItem.Source.API,
+            uploader=uploader,
+            author=author,
+            status=MediaItem.Status.REVIEW,
+            scores={"explicit": (i % 97) / 97},
+        )
+        for i in range(count)
     )
     if not items or items[0].pk is None:  # backends that do not return ids
         items = list(MediaItem.objects.filter(status=MediaItem.Status.REVIEW).order_by("pk"))

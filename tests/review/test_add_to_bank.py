@@ -5,11 +5,11 @@ from django.urls import reverse
 
 from hashing.models import Bank, BankContent
 from hashing.services import create_bank
-from review import queue
-from review.services import analyse_item
+from review import claims, decisions
+from review.pipeline import analyse_item
 from tests.conftest import encode
+from uploads.intake import ingest_bytes
 from uploads.models import MediaItem
-from uploads.services import ingest_bytes
 
 
 @pytest.fixture
@@ -18,9 +18,9 @@ def rejected(uploader, moderator, photo):
     item = ingest_bytes(encode(photo("chelsea")), name="cat.jpg", source="web", uploader=uploader)
     MediaItem.objects.filter(pk=item.pk).update(status=MediaItem.Status.REVIEW)
     item.refresh_from_db()
-    queue.enqueue_for_review(item)
-    queue.claim_items(moderator, 1)
-    queue.record_decision(moderator, item, "reject", "Known banned image")
+    claims.enqueue_for_review(item)
+    claims.claim_items(moderator, 1)
+    decisions.record_decision(moderator, item, "reject", "Known banned image")
     item.refresh_from_db()
     return item
 
@@ -56,8 +56,7 @@ def test_a_policy_admin_adds_a_rejected_item_and_a_resized_copy_is_then_blocked(
     assert item.status == MediaItem.Status.FLAGGED and item.reason == "bank_match"
 
 
-def test_a_moderator_without_bank_permissions_cannot_add(client, moderator, rejected,
-                                                         block_bank):
+def test_a_moderator_without_bank_permissions_cannot_add(client, moderator, rejected, block_bank):
     client.force_login(moderator)
     page = client.get(reverse("review:item", args=[rejected.uuid])).content.decode()
     assert "Add to bank" not in page

@@ -4,17 +4,17 @@ import pytest
 from PIL import Image
 
 from accounts.models import Author, Strike
-from review import services
+from review import pipeline
 from review.classifiers import Classifier, ClassifierError, registry
 from review.models import Analysis
 from tests.conftest import encode
+from uploads.intake import ingest_bytes
 from uploads.models import MediaItem
-from uploads.services import ingest_bytes
 
 
 def ingest(data, user, name="x.jpg"):
     item = ingest_bytes(data, name=name, source="web", uploader=user)
-    services.analyse_item(item.pk)
+    pipeline.analyse_item(item.pk)
     item.refresh_from_db()
     return item
 
@@ -92,14 +92,14 @@ def test_a_failing_provider_sends_the_item_to_review_never_to_pass(uploader, jpe
 def test_unreadable_storage_sends_the_item_to_review(uploader, jpeg):
     item = ingest_bytes(jpeg("coffee"), name="x.jpg", source="web", uploader=uploader)
     item.file.storage.delete(item.file.name)
-    services.analyse_item(item.pk)
+    pipeline.analyse_item(item.pk)
     item.refresh_from_db()
     assert item.status == MediaItem.Status.REVIEW and item.reason == "analysis_error"
 
 
 def test_the_analysis_runs_once_per_item(uploader, jpeg):
     item = ingest(jpeg("coffee"), uploader)
-    assert services.analyse_item(item.pk) is None
+    assert pipeline.analyse_item(item.pk) is None
     assert Analysis.objects.filter(item=item).count() == 1
 
 
@@ -108,7 +108,7 @@ def test_items_stuck_in_processing_are_analysed_again(uploader, jpeg):
 
     from django.utils import timezone
 
-    from uploads.services import requeue_stuck_items
+    from uploads.intake import requeue_stuck_items
 
     item = ingest_bytes(jpeg("coffee"), name="x.jpg", source="web", uploader=uploader)
     assert requeue_stuck_items() == 0  # too recent to be stuck

@@ -10,16 +10,13 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from accounts.roles import MODERATOR
-from review import queue
+from review import claims, decisions
 from review.models import Decision, QueueEntry
 from tests.review.review_factories import many_review_items, review_item
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        connection.vendor != "postgresql",
-        reason="row locks (SKIP LOCKED) need PostgreSQL; set DATABASE_URL",
-    ),
+    pytest.mark.postgres,  # row locks (SKIP LOCKED) need PostgreSQL
 ]
 
 
@@ -63,13 +60,13 @@ def test_eight_moderators_drain_500_items_and_none_is_handed_out_twice_or_lost(
     def work(moderator, batch):
         close_old_connections()
         while True:
-            entries = queue.claim_items(moderator, batch)
+            entries = claims.claim_items(moderator, batch)
             if not entries:
                 return
             with lock:
                 handed_out.extend(e.item_id for e in entries)
             # Decide one of each batch while the others keep claiming.
-            queue.record_decision(moderator, entries[0].item, "approve")
+            decisions.record_decision(moderator, entries[0].item, "approve")
 
     run_threads(work, [(m, 3 + i % 5) for i, m in enumerate(mods)])
     assert len(handed_out) == 500
@@ -91,7 +88,7 @@ def test_an_expired_item_is_either_decided_by_its_holder_or_taken_never_both(
     outcomes = Counter()
     for _ in range(15):
         item = review_item()
-        queue.claim_items(holder, 1)
+        claims.claim_items(holder, 1)
         QueueEntry.objects.filter(item=item).update(
             lease_expires_at=timezone.now() - timedelta(seconds=1)
         )
@@ -101,21 +98,21 @@ def test_an_expired_item_is_either_decided_by_its_holder_or_taken_never_both(
         def decide(item=item, barrier=barrier, result=result):
             barrier.wait()
             try:
-                queue.record_decision(holder, item, "approve")
+                decisions.record_decision(holder, item, "approve")
                 result["decided"] = True
-            except queue.ClaimConflict:
+            except claims.ClaimConflict:
                 result["decided"] = False
 
         def take(barrier=barrier, result=result):
             barrier.wait()
-            result["taken"] = [e.item_id for e in queue.claim_items(taker, 1)]
+            result["taken"] = [e.item_id for e in claims.claim_items(taker, 1)]
 
         run_threads(lambda f: f(), [(decide,), (take,)])
         decided, taken = result["decided"], result["taken"] == [item.pk]
         assert decided != taken, result
         assert Decision.objects.filter(item=item).count() == int(decided)
         outcomes[decided] += 1
-        queue.release_claims(taker)
+        claims.release_claims(taker)
         QueueEntry.objects.all().delete()
     assert sum(outcomes.values()) == 15
 
@@ -124,12 +121,12 @@ def test_a_moderator_logging_out_mid_batch_hands_the_rest_to_the_others(django_u
     many_review_items(40)
     leaver, *others = moderators(django_user_model, 4)
     client.force_login(leaver)
-    queue.claim_items(leaver, 10)
+    claims.claim_items(leaver, 10)
     client.post("/accounts/logout/")
     got = []
 
     def work(moderator):
-        while entries := queue.claim_items(moderator, 7):
+        while entries := claims.claim_items(moderator, 7):
             got.extend(e.item_id for e in entries)
 
     run_threads(work, [(m,) for m in others])

@@ -1,18 +1,18 @@
-"""The decision engine on recorded scores and matches."""
+"""The outcome rules on recorded scores and matches, over any declared category."""
 
 import pytest
 
-from review.decision import decide
-from review.models import Policy
+from review.categories import DEFAULT_CATEGORIES, CategoryRule
+from review.outcomes import decide
 
 
 @pytest.fixture
 def pol():
-    return Policy()  # defaults, unsaved: the engine is a plain function
+    return DEFAULT_CATEGORIES  # the seeded defaults, no database: the engine is a plain function
 
 
 def test_clean_scores_pass(pol):
-    out = decide(scores={"explicit": 0.05, "suggestive": 0.1}, policy=pol)
+    out = decide(scores={"explicit": 0.05, "suggestive": 0.1}, rules=pol)
     assert (out.outcome, out.reason) == ("pass", "clean")
 
 
@@ -26,38 +26,38 @@ def test_clean_scores_pass(pol):
     ],
 )
 def test_explicit_thresholds(pol, explicit, expected):
-    out = decide(scores={"explicit": explicit, "suggestive": explicit}, policy=pol)
+    out = decide(scores={"explicit": explicit, "suggestive": explicit}, rules=pol)
     assert (out.outcome, out.reason) == expected
 
 
 def test_suggestive_goes_to_review_and_names_the_threshold(pol):
-    out = decide(scores={"explicit": 0.0, "suggestive": 0.55}, policy=pol)
+    out = decide(scores={"explicit": 0.0, "suggestive": 0.55}, rules=pol)
     assert (out.outcome, out.reason) == ("review", "suggestive_for_review")
     assert "55%" in out.text and "50%" in out.text
 
 
 def test_a_failed_classifier_never_lets_an_item_pass(pol):
-    out = decide(scores={}, policy=pol, classifier_errors={"nudenet": "timeout"})
+    out = decide(scores={}, rules=pol, classifier_errors={"nudenet": "timeout"})
     assert (out.outcome, out.reason) == ("review", "classifier_error")
 
 
 def test_a_confident_flag_from_a_working_provider_wins_over_another_providers_error(pol):
-    out = decide(scores={"explicit": 0.9}, policy=pol, classifier_errors={"rekognition": "x"})
+    out = decide(scores={"explicit": 0.9}, rules=pol, classifier_errors={"rekognition": "x"})
     assert out.outcome == "flagged"
 
 
 def test_a_duplicate_of_a_rejected_item_is_flagged_before_any_model(pol):
     dups = [{"id": "abc", "distance": 3, "exact": False, "status": "rejected"}]
-    out = decide(scores={"explicit": 0.0}, policy=pol, duplicates=dups)
+    out = decide(scores={"explicit": 0.0}, rules=pol, duplicates=dups)
     assert (out.outcome, out.reason) == ("flagged", "duplicate_of_rejected")
     assert out.details == {"duplicate_of": "abc", "distance": 3}
 
 
 def test_a_duplicate_of_an_approved_item_passes_unless_a_classifier_objects(pol):
     dups = [{"id": "abc", "distance": 0, "exact": True, "status": "approved"}]
-    out = decide(scores={"explicit": 0.0}, policy=pol, duplicates=dups)
+    out = decide(scores={"explicit": 0.0}, rules=pol, duplicates=dups)
     assert (out.outcome, out.reason) == ("pass", "duplicate_of_approved")
-    out = decide(scores={"explicit": 0.7}, policy=pol, duplicates=dups)
+    out = decide(scores={"explicit": 0.7}, rules=pol, duplicates=dups)
     assert out.outcome == "flagged"
 
 
@@ -70,7 +70,22 @@ def test_a_bank_block_by_quorum_is_flagged_unless_an_allow_entry_matches(pol):
         "quorum": 3,
         "bank": "known-bad",
     }
-    out = decide(scores={}, policy=pol, bank=bank)
+    out = decide(scores={}, rules=pol, bank=bank)
     assert (out.outcome, out.reason) == ("flagged", "bank_match")
-    out = decide(scores={"explicit": 0.0}, policy=pol, bank={**bank, "allowed": True})
+    out = decide(scores={"explicit": 0.0}, rules=pol, bank={**bank, "allowed": True})
     assert (out.outcome, out.reason) == ("pass", "allow_listed")
+
+
+def test_any_declared_category_is_thresholded_most_severe_first(pol):
+    """A text category is one more rule: no code knows its name."""
+    rules = [
+        *pol,
+        CategoryRule("spam", "Spam", review_at=0.4, flag_at=0.9, rank=5, media_kind="text"),
+    ]
+    assert decide(scores={"spam": 0.95}, rules=rules).reason == "spam_flagged"
+    out = decide(scores={"spam": 0.5}, rules=rules)
+    assert (out.outcome, out.reason) == ("review", "spam_for_review")
+    assert out.text == "Possibly spam (50%; review from 40%)."
+    # Explicit outranks spam, whatever order the rules come in.
+    both = decide(scores={"spam": 0.95, "explicit": 0.7}, rules=list(reversed(rules)))
+    assert both.reason == "explicit_flagged"

@@ -6,13 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from review.classifiers import CATEGORIES, ClassifierResult, combine, overall_class
-from review.classifiers.nudenet import (
-    EXPLICIT_WEIGHTS,
-    LABELS,
-    SUGGESTIVE_WEIGHTS,
-    scores_from_detections,
-)
+from review.categories import DEFAULT_CATEGORIES, Detection, category_scores, overall_class
+from review.classifiers import ClassifierResult
+from review.classifiers.nudenet import DEFAULT_LABELS, LABELS, detections_of
+from review.classifiers.registry import default_label_map
+
+DEFAULTS = default_label_map()
+RULES = DEFAULT_CATEGORIES
+
+
+def scores_from_detections(detections) -> dict:
+    """NudeNet's recorded detections through the default label table."""
+    result = ClassifierResult("nudenet", detections_of(detections))
+    return category_scores([result], DEFAULTS, RULES)
+
 
 # nudenet 3.4.2 on /work/shared/testdata/venus-of-urbino-titian.jpg
 VENUS = [
@@ -60,13 +67,24 @@ GENITALIA = [
 def test_scores_from_detections(detections, explicit, suggestive, klass):
     scores = scores_from_detections(detections)
     assert scores == pytest.approx({"explicit": explicit, "suggestive": suggestive})
-    assert overall_class(scores)[0] == klass
+    assert overall_class(scores, RULES)[0] == klass
 
 
 def test_every_mapped_label_exists():
-    assert set(EXPLICIT_WEIGHTS) <= set(LABELS)
-    assert set(SUGGESTIVE_WEIGHTS) <= set(LABELS)
-    assert not set(EXPLICIT_WEIGHTS) & set(SUGGESTIVE_WEIGHTS)
+    assert set(DEFAULT_LABELS) <= set(LABELS)
+    assert {category for category, _ in DEFAULT_LABELS.values()} == {"explicit", "suggestive"}
+
+
+def test_label_rows_seeded_from_the_defaults_decide_the_scores(policy):
+    """The admin-edited table is what counts: halving a weight halves the category."""
+    assert policy.label_map()["nudenet"] == DEFAULTS["nudenet"]
+    result = ClassifierResult("nudenet", detections_of(VENUS))
+    rules = policy.category_rules("image")
+    before = category_scores([result], policy.label_map(), rules)
+    assert before["explicit"] == pytest.approx(0.6634125709533691)
+    policy.labels.filter(label="FEMALE_BREAST_EXPOSED").update(weight=0.5)
+    after = category_scores([result], policy.label_map(), rules)
+    assert after["explicit"] == pytest.approx(0.6634125709533691 / 2)
 
 
 @pytest.mark.parametrize(
@@ -81,39 +99,42 @@ def test_every_mapped_label_exists():
     ],
 )
 def test_overall_class_boundaries(scores, expected):
-    klass, confidence = overall_class(scores)
+    klass, confidence = overall_class(scores, RULES)
     assert klass == expected[0] and confidence == pytest.approx(expected[1])
 
 
-def test_overall_class_custom_floors():
+def test_overall_class_custom_floor():
     scores = {"explicit": 0.6, "suggestive": 0.7}
-    assert overall_class(scores, explicit_floor=0.8)[0] == "suggestive"
-    assert overall_class(scores, explicit_floor=0.8, suggestive_floor=0.75) == (
-        "neutral",
-        pytest.approx(0.3),
-    )
+    assert overall_class(scores, RULES, floor=0.65)[0] == "suggestive"
+    assert overall_class(scores, RULES, floor=0.75) == ("neutral", pytest.approx(0.3))
 
 
 def _result(provider, **scores):
-    return ClassifierResult(provider=provider, scores=scores, raw=[], elapsed_ms=1.0)
+    """A provider that scores categories directly (its labels are the categories)."""
+    detections = [Detection((name,), score) for name, score in scores.items()]
+    return ClassifierResult(provider=provider, detections=detections, raw=[], elapsed_ms=1.0)
 
 
 def test_combine_takes_max_per_category():
-    combined = combine(
-        [_result("a", explicit=0.2, suggestive=0.9), _result("b", explicit=0.7, suggestive=0.1)]
+    combined = category_scores(
+        [_result("a", explicit=0.2, suggestive=0.9), _result("b", explicit=0.7, suggestive=0.1)],
+        {},
+        RULES,
     )
     assert combined == {"explicit": 0.7, "suggestive": 0.9}
 
 
 def test_combine_empty_and_missing_keys():
-    assert combine([]) == {c: 0.0 for c in CATEGORIES}
-    assert combine([_result("a", explicit=0.3)]) == {"explicit": 0.3, "suggestive": 0.0}
+    assert category_scores([], {}, RULES) == {"explicit": 0.0, "suggestive": 0.0}
+    # Suggestive is never below explicit (its at_least), whichever provider scored it.
+    only = category_scores([_result("a", explicit=0.3)], {}, RULES)
+    assert only == {"explicit": 0.3, "suggestive": 0.3}
 
 
 def test_package_import_is_light():
     """The web process imports the package; runtimes must load only with a provider."""
     code = (
-        "import sys, review.classifiers as c; c.combine([]);"
+        "import sys, review.classifiers as c; c.PROVIDERS;"
         "heavy = {'onnxruntime', 'cv2', 'boto3', 'botocore'} & set(sys.modules);"
         "assert not heavy, heavy"
     )

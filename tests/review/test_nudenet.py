@@ -8,10 +8,20 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from review.classifiers import get_classifier, overall_class
+from review.categories import DEFAULT_CATEGORIES, category_scores, overall_class
+from review.classifiers import get_classifier
 from review.classifiers import nudenet as nn
+from review.classifiers.registry import default_label_map
 
-TESTDATA = Path(__file__).resolve().parents[2].parent / "shared" / "testdata"
+LABELS = default_label_map(["nudenet"])
+
+
+def scores_of(result) -> dict:
+    """A NudeNet result through the default label table."""
+    return category_scores([result], LABELS, DEFAULT_CATEGORIES)
+
+
+TESTDATA = Path(__file__).resolve().parents[1] / "fixtures"
 VENUS = TESTDATA / "venus-of-urbino-titian.jpg"
 
 
@@ -47,9 +57,9 @@ def test_venus_is_explicit(clf, venus):
     assert len(breasts) == 2 and all(s == pytest.approx(0.65, abs=0.05) for s in breasts)
     assert dict(found)["BELLY_EXPOSED"] == pytest.approx(0.77, abs=0.05)
     assert "FACE_FEMALE" in dict(found)
-    assert result.scores["explicit"] > 0.5
-    assert result.scores["suggestive"] >= result.scores["explicit"]
-    assert overall_class(result.scores)[0] == "explicit"
+    assert scores_of(result)["explicit"] > 0.5
+    assert scores_of(result)["suggestive"] >= scores_of(result)["explicit"]
+    assert overall_class(scores_of(result), DEFAULT_CATEGORIES)[0] == "explicit"
     assert result.provider == "nudenet" and result.elapsed_ms > 0
     json.dumps(result.raw)  # stored as JSON by the pipeline
 
@@ -57,21 +67,21 @@ def test_venus_is_explicit(clf, venus):
 @pytest.mark.parametrize("name", ["coffee", "rocket", "chelsea"])
 def test_benign_photos_are_not_explicit(clf, name):
     result = clf.classify(Image.fromarray(getattr(data, name)()))
-    assert result.scores["explicit"] < 0.3
-    assert overall_class(result.scores)[0] != "explicit"
+    assert scores_of(result)["explicit"] < 0.3
+    assert overall_class(scores_of(result), DEFAULT_CATEGORIES)[0] != "explicit"
 
 
 def test_solid_colour_is_neutral(clf):
     result = clf.classify(Image.new("RGB", (800, 600), (200, 120, 90)))
-    assert overall_class(result.scores)[0] == "neutral"
-    assert set(result.scores) == {"explicit", "suggestive"}
+    assert overall_class(scores_of(result), DEFAULT_CATEGORIES)[0] == "neutral"
+    assert set(scores_of(result)) == {"explicit", "suggestive"}
 
 
 def test_non_rgb_modes_are_accepted(clf, venus):
-    rgb = clf.classify(venus).scores
-    rgba = clf.classify(venus.convert("RGBA")).scores
+    rgb = scores_of(clf.classify(venus))
+    rgba = scores_of(clf.classify(venus.convert("RGBA")))
     assert rgba == pytest.approx(rgb)
-    assert set(clf.classify(venus.convert("L")).scores) == {"explicit", "suggestive"}
+    assert set(scores_of(clf.classify(venus.convert("L")))) == {"explicit", "suggestive"}
 
 
 def _variants(venus):
@@ -135,8 +145,15 @@ def test_postprocess_matches_loop_on_synthetic_output():
     for width, height in ((380, 267), (267, 380), (1024, 1024)):
         ours = nn.postprocess(out, width, height)
         theirs = upstream._postprocess(
-            [out], max(width, height) - width, max(width, height) - height,
-            None, None, width, height, 320, 320,
+            [out],
+            max(width, height) - width,
+            max(width, height) - height,
+            None,
+            None,
+            width,
+            height,
+            320,
+            320,
         )
         assert ours and ours == theirs
 

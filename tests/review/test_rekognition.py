@@ -11,6 +11,7 @@ from botocore.config import Config
 from botocore.stub import ANY, Stubber
 from PIL import Image
 
+from review.categories import DEFAULT_CATEGORIES, Detection, category_scores
 from review.classifiers import (
     Classifier,
     ClassifierError,
@@ -19,13 +20,25 @@ from review.classifiers import (
     registry,
     run_classifiers,
 )
+from review.classifiers.registry import default_label_map
 from review.classifiers.rekognition import (
     RekognitionClassifier,
+    detections_of,
     jpeg_bytes,
-    scores_from_labels,
 )
 
 OP = "detect_moderation_labels"
+LABELS = default_label_map(["rekognition"])
+
+
+def scores_from_labels(labels: list[dict]) -> dict:
+    """Recorded ModerationLabels through the default label table."""
+    return scores_of(ClassifierResult("rekognition", detections_of(labels)))
+
+
+def scores_of(result) -> dict:
+    return category_scores([result], LABELS, DEFAULT_CATEGORIES)
+
 
 # Recorded response shapes (v7 and v6 taxonomies); ResponseMetadata omitted.
 V7_EXPLICIT = {
@@ -124,7 +137,7 @@ def test_recorded_responses_map_to_scores(stubbed, image, response, explicit, su
     stub.add_response(OP, response, params)
     result = clf.classify(image)
     assert result.provider == "rekognition"
-    assert result.scores == pytest.approx({"explicit": explicit, "suggestive": suggestive})
+    assert scores_of(result) == pytest.approx({"explicit": explicit, "suggestive": suggestive})
     assert result.raw["labels"] == response["ModerationLabels"]
     assert result.raw["model_version"] == response["ModerationModelVersion"]
 
@@ -134,6 +147,9 @@ def test_unknown_child_label_falls_back_to_parent():
     assert scores_from_labels(labels) == pytest.approx({"explicit": 0.8, "suggestive": 0.8})
     other = [{"Confidence": 99.0, "Name": "Graphic Violence", "ParentName": "Violence"}]
     assert scores_from_labels(other) == {"explicit": 0.0, "suggestive": 0.0}
+    # A known child label counts through its own row, not its parent's.
+    child = [{"Confidence": 70.0, "Name": "Swimwear Or Underwear", "ParentName": "Explicit"}]
+    assert scores_from_labels(child) == pytest.approx({"explicit": 0.0, "suggestive": 0.7})
 
 
 @pytest.mark.parametrize(
@@ -154,10 +170,9 @@ def test_unreachable_endpoint_raises_classifier_error(image):
         clf.classify(image)
 
 
-def test_client_created_lazily_with_region(monkeypatch):
-    monkeypatch.delenv("AWS_REKOGNITION_REGION", raising=False)
+def test_client_created_lazily_with_region(settings):
     assert RekognitionClassifier().client.meta.region_name == "us-east-1"
-    monkeypatch.setenv("AWS_REKOGNITION_REGION", "eu-west-1")
+    settings.AWS_REKOGNITION_REGION = "eu-west-1"
     clf = RekognitionClassifier()
     assert clf._client is None
     assert clf.client is clf.client
@@ -181,7 +196,7 @@ class FakeClassifier(Classifier):
     name = "fake"
 
     def classify(self, image):
-        return ClassifierResult(self.name, {"explicit": 0.1, "suggestive": 0.2}, [], 1.0)
+        return ClassifierResult(self.name, [Detection(("explicit",), 0.1)], [], 1.0)
 
 
 class BoomClassifier(Classifier):

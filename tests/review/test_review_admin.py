@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from review import queue
+from review import claims, decisions
 from review.models import Decision, QueueEntry
 from tests.review.review_factories import review_item
 
@@ -28,7 +28,7 @@ def test_the_queue_shows_who_holds_what_since_when_and_claims_can_be_released(
     admin_client, moderator
 ):
     held, waiting = review_item(explicit=0.9), review_item(explicit=0.1)
-    queue.claim_items(moderator, 1)
+    claims.claim_items(moderator, 1)
     url = reverse("admin:review_queueentry_changelist")
     html = admin_client.get(url).content.decode()
     assert str(held.uuid)[:8] in html and str(waiting.uuid)[:8] in html
@@ -48,8 +48,8 @@ def test_the_queue_shows_who_holds_what_since_when_and_claims_can_be_released(
 
 def test_decisions_are_read_only_filterable_and_exported_as_csv(admin_client, moderator):
     item = review_item()
-    queue.claim_items(moderator, 1)
-    (decision,) = queue.record_decision(moderator, item, "reject", "=HYPERLINK(evil)")
+    claims.claim_items(moderator, 1)
+    (decision,) = decisions.record_decision(moderator, item, "reject", "=HYPERLINK(evil)")
     url = reverse("admin:review_decision_changelist")
     assert admin_client.get(url, {"decision__exact": "reject"}).status_code == 200
     change = reverse("admin:review_decision_change", args=[decision.pk])

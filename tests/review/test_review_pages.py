@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.services import add_strike, author_for_user
-from review import queue
+from review import claims, decisions
 from review.models import Decision, QueueEntry
 from tests.review.review_factories import review_item
 from uploads.models import MediaItem
@@ -24,7 +24,7 @@ def test_the_page_lists_the_moderators_claims_with_everything_needed_to_decide(
     mod_client, moderator, uploader
 ):
     author = author_for_user(uploader)
-    add_strike(author, source="policy", reason="Earlier automatic flag")
+    add_strike(author, source="policy", reason="Earlier automatic flag", strikes_to_ban=3)
     earlier = review_item(uploader, explicit=0.2)
     QueueEntry.objects.filter(item=earlier).delete()
     MediaItem.objects.filter(pk=earlier.pk).update(status=MediaItem.Status.REJECTED)
@@ -52,7 +52,7 @@ def test_the_counts_on_the_page_are_pending_claimed_by_others_and_the_oldest_age
 ):
     for _ in range(5):
         review_item()
-    queue.claim_items(policy_admin, 2)
+    claims.claim_items(policy_admin, 2)
     html = mod_client.get(reverse("review:queue")).content.decode()
     assert '<span id="pending-count" class="big">3</span>' in html
     assert '<span id="claimed-others" class="big">2</span>' in html
@@ -113,7 +113,7 @@ def test_several_items_are_decided_at_once_and_conflicts_are_reported(
     a, b = review_item(explicit=0.5), review_item(explicit=0.4)
     foreign = review_item(explicit=0.1)
     mod_client.post(reverse("review:claim"), {"count": 2})
-    queue.claim_items(policy_admin, 1)
+    claims.claim_items(policy_admin, 1)
     response = mod_client.post(
         reverse("review:decide"),
         {"items": [a.uuid, b.uuid, foreign.uuid], "decision": "approve"},
@@ -144,7 +144,7 @@ def test_deciding_an_item_that_was_taken_after_the_lease_is_409(mod_client, poli
         reverse("review:decide_one", args=[item.uuid]), {"decision": "approve"}, **JSON
     )
     assert response.status_code == 409 and "ran out" in response.json()["detail"]
-    queue.claim_items(policy_admin, 1)
+    claims.claim_items(policy_admin, 1)
     response = mod_client.post(
         reverse("review:decide_one", args=[item.uuid]), {"decision": "approve"}
     )
@@ -214,8 +214,8 @@ def test_the_item_history_shows_every_decision_and_a_reversal_form_for_admins(
     client, moderator, policy_admin, uploader
 ):
     item = review_item(uploader)
-    queue.claim_items(moderator, 1)
-    queue.record_decision(moderator, item, "reject", "Harassment")
+    claims.claim_items(moderator, 1)
+    decisions.record_decision(moderator, item, "reject", "Harassment")
     client.force_login(moderator)
     html = client.get(reverse("review:item", args=[item.uuid])).content.decode()
     assert "Harassment" in html and "moderator" in html and "Reverse the outcome" not in html

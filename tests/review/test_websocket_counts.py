@@ -13,7 +13,7 @@ from django.test import Client
 from django.utils import timezone
 
 from moderation_site.asgi import application
-from review import queue
+from review import claims, decisions
 from review.consumers import ReviewCountsConsumer
 from review.models import QueueEntry
 from tests.review.review_factories import review_item
@@ -70,31 +70,31 @@ async def test_every_change_reaches_an_open_page_within_a_second(layer, moderato
     await sync_to_async(review_item)()  # intake
     assert (await next_counts(comm))["pending"] == 4
 
-    await sync_to_async(queue.claim_items)(policy_admin, 2)  # someone else claims
+    await sync_to_async(claims.claim_items)(policy_admin, 2)  # someone else claims
     counts = await next_counts(comm)
     assert (counts["pending"], counts["claimed_by_others"], counts["claimed_by_me"]) == (2, 2, 0)
 
-    await sync_to_async(queue.release_claims)(policy_admin)  # they release
+    await sync_to_async(claims.release_claims)(policy_admin)  # they release
     counts = await next_counts(comm)
     assert (counts["pending"], counts["claimed_by_others"]) == (4, 0)
 
-    (mine,) = await sync_to_async(queue.claim_items)(moderator, 1)  # this moderator claims
+    (mine,) = await sync_to_async(claims.claim_items)(moderator, 1)  # this moderator claims
     counts = await next_counts(comm)
     assert (counts["pending"], counts["claimed_by_me"]) == (3, 1)
 
     item = await sync_to_async(lambda: mine.item)()
-    await sync_to_async(queue.record_decision)(moderator, item, "approve")  # a decision
+    await sync_to_async(decisions.record_decision)(moderator, item, "approve")  # a decision
     counts = await next_counts(comm)
     assert (counts["pending"], counts["claimed"]) == (3, 0)
 
-    await sync_to_async(queue.claim_items)(policy_admin, 1)
+    await sync_to_async(claims.claim_items)(policy_admin, 1)
     assert (await next_counts(comm))["claimed_by_others"] == 1
     await sync_to_async(
         lambda: QueueEntry.objects.filter(claimed_by=policy_admin).update(
             lease_expires_at=timezone.now() - timedelta(seconds=1)
         )
     )()
-    assert await sync_to_async(queue.release_expired)() == 1  # the lease ran out
+    assert await sync_to_async(claims.release_expired)() == 1  # the lease ran out
     counts = await next_counts(comm)
     assert (counts["pending"], counts["claimed_by_others"]) == (3, 0)
     await comm.disconnect()
@@ -106,7 +106,7 @@ async def test_a_burst_of_changes_is_coalesced_and_ends_on_the_true_numbers(laye
     comm, connected, _ = await connect(moderator)
     assert connected and (await next_counts(comm))["pending"] == 12
     for _ in range(12):
-        await sync_to_async(queue.claim_items)(moderator, 1)
+        await sync_to_async(claims.claim_items)(moderator, 1)
     pushes = [await next_counts(comm)]
     while pushes[-1]["pending"] != 0:
         pushes.append(await next_counts(comm))
@@ -122,7 +122,7 @@ async def test_two_open_pages_both_hear_a_claim(layer, moderator, policy_admin):
     second, ok2, _ = await connect(policy_admin)
     assert ok1 and ok2
     await next_counts(first), await next_counts(second)
-    await sync_to_async(queue.claim_items)(policy_admin, 1)
+    await sync_to_async(claims.claim_items)(policy_admin, 1)
     theirs, mine = await next_counts(first), await next_counts(second)
     assert theirs["claimed_by_others"] == 1 and mine["claimed_by_me"] == 1
     await first.disconnect()

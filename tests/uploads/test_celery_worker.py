@@ -1,6 +1,5 @@
 """End to end on a real Celery worker consuming from Redis (skipped without REDIS_URL)."""
 
-import os
 import time
 
 import pytest
@@ -8,7 +7,7 @@ from django.urls import reverse
 
 from uploads.models import MediaItem
 
-pytestmark = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL")
+pytestmark = pytest.mark.redis
 
 
 @pytest.fixture

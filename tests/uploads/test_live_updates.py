@@ -5,8 +5,8 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from moderation_site.asgi import application
-from review import services
-from uploads.services import ingest_bytes
+from review import pipeline
+from uploads.intake import ingest_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,7 +21,7 @@ async def test_the_uploader_receives_the_decision_of_their_item(uploader, jpeg):
     item = await sync_to_async(ingest_bytes)(
         jpeg("coffee"), name="c.jpg", source="web", uploader=uploader
     )
-    await sync_to_async(services.analyse_item)(item.pk)
+    await sync_to_async(pipeline.analyse_item)(item.pk)
     message = await comm.receive_json_from(timeout=5)
     assert message["item"]["id"] == str(item.uuid)
     assert message["item"]["status"] == "passed" and message["item"]["category"] == "neutral"
@@ -37,7 +37,7 @@ async def test_another_users_socket_hears_nothing(uploader, outsider, jpeg):
     item = await sync_to_async(ingest_bytes)(
         jpeg("coffee"), name="c.jpg", source="web", uploader=uploader
     )
-    await sync_to_async(services.analyse_item)(item.pk)
+    await sync_to_async(pipeline.analyse_item)(item.pk)
     assert await comm.receive_nothing(timeout=0.5)
     await comm.disconnect()
 

@@ -87,16 +87,23 @@ def test_every_analysis_is_audited_with_hashes_scores_raw_output_and_timings(
     assert "FEMALE_BREAST_EXPOSED" in labels
     assert audit.timings["classify"] > 0 and audit.timings["total"] >= audit.timings["classify"]
     assert audit.outcome == "flagged" and audit.reason == "explicit_flagged"
-    assert item.fingerprint.pdq == audit.hashes["pdq"]
+    stored = item.fingerprints.get(algorithm="pdq", mirrored=False)
+    assert stored.value == audit.hashes["pdq"] and stored.quality == audit.hashes["quality"]["pdq"]
+    assert (
+        audit.hashes["mirror"]["pdq"] == item.fingerprints.get(algorithm="pdq", mirrored=True).value
+    )
 
 
 def test_a_refused_file_gets_a_message_naming_it_and_nothing_is_kept(client, uploader, tmp_path):
     client.force_login(uploader)
     response = post_files(client, [named(b"<html><script>alert(1)</script></html>", "cat.jpg")])
     assert response.status_code == 400
-    error = response.json()["errors"][0]
+    body = response.json()
+    error = body["errors"][0]
     assert error["name"] == "cat.jpg" and error["code"] == "unsupported_format"
-    assert "JPEG" in error["message"]
+    assert "JPEG" in error["detail"]
+    # Nothing taken: the one error shape on top, naming the first refusal.
+    assert (body["code"], body["detail"], body["items"]) == (error["code"], error["detail"], [])
     assert MediaItem.objects.count() == 0
     assert not any(p.is_file() for p in (tmp_path / "private").rglob("*"))
 
@@ -106,7 +113,7 @@ def test_an_oversized_file_is_refused_with_the_limit(client, uploader, settings,
     client.force_login(uploader)
     response = post_files(client, [named(jpeg("astronaut"), "big.jpg")])
     assert response.status_code == 400
-    assert "limit" in response.json()["errors"][0]["message"]
+    assert "limit" in response.json()["errors"][0]["detail"]
     assert MediaItem.objects.count() == 0
 
 
@@ -150,7 +157,8 @@ def test_an_empty_submission_is_a_400_with_a_message(client, uploader):
     client.force_login(uploader)
     response = client.post(reverse("uploads:submit"), {}, HTTP_ACCEPT="application/json")
     assert response.status_code == 400
-    assert "Choose at least one image" in response.json()["errors"][0]["message"]
+    body = response.json()
+    assert body["code"] == "empty" and "Choose at least one image" in body["detail"]
 
 
 def test_a_banned_author_is_refused_with_403(client, uploader, jpeg):

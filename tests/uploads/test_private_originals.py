@@ -2,10 +2,13 @@
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.urls import reverse
 
+from accounts.roles import MODERATOR
+from review import claims, decisions
+from uploads.intake import ingest_bytes
 from uploads.models import MediaItem
-from uploads.services import ingest_bytes
 
 
 @pytest.fixture
@@ -114,21 +117,15 @@ def test_other_viewers_get_a_copy_without_exif_while_the_uploader_gets_the_origi
             assert Image.open(io.BytesIO(body)).size == Image.open(io.BytesIO(data)).size
 
 
-
 def test_the_item_page_shows_the_decision_history_without_moderator_names_to_the_uploader(
     client, uploader, item_of, django_user_model
 ):
-    from django.contrib.auth.models import Group
-
-    from accounts.roles import MODERATOR
-    from review import queue
-
     alice = django_user_model.objects.create_user("mod-alice", password="x")
     alice.groups.add(Group.objects.get(name=MODERATOR))
     item = item_of(uploader, MediaItem.Status.REVIEW)
-    queue.enqueue_for_review(item)
-    queue.claim_items(alice, 1)
-    queue.record_decision(alice, item, "reject", "Spam")
+    claims.enqueue_for_review(item)
+    claims.claim_items(alice, 1)
+    decisions.record_decision(alice, item, "reject", "Spam")
     client.force_login(uploader)
     page = client.get(reverse("uploads:item", args=[item.uuid])).content.decode()
     assert "Spam" in page and "Rejected" in page

@@ -6,9 +6,9 @@ import boto3
 import pytest
 from django.urls import reverse
 
-from review import services
+from review import pipeline
+from uploads.intake import ingest_bytes
 from uploads.models import MediaItem
-from uploads.services import ingest_bytes
 
 BUCKET = "moderation-originals"
 
@@ -67,7 +67,7 @@ def test_an_upload_is_stored_privately_in_s3_and_analysed_from_there(s3, client,
     grants = s3.get_object_acl(Bucket=BUCKET, Key=keys[0])["Grants"]
     assert all("AllUsers" not in str(g.get("Grantee", {})) for g in grants)
 
-    services.analyse_item(item.pk)
+    pipeline.analyse_item(item.pk)
     item.refresh_from_db()
     assert item.status == MediaItem.Status.PASSED
 

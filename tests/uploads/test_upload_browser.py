@@ -10,8 +10,9 @@ from uploads.models import MediaItem
 pytestmark = [needs_chromium, pytest.mark.django_db(transaction=True)]
 
 
-def test_three_dropped_images_show_class_confidence_and_decision(live_server, uploader, photo,
-                                                                  tmp_path):
+def test_three_dropped_images_show_class_confidence_and_decision(
+    live_server, uploader, photo, tmp_path
+):
     from playwright.sync_api import sync_playwright
 
     photo("coffee").save(tmp_path / "coffee.jpg", quality=90)
@@ -28,7 +29,9 @@ def test_three_dropped_images_show_class_confidence_and_decision(live_server, up
         page.set_input_files("#files", files)
         page.wait_for_function(
             "document.querySelectorAll('#items .item').length === 3 && "
-            "!document.querySelector('#items .status-processing')", timeout=60_000)
+            "!document.querySelector('#items .status-processing')",
+            timeout=60_000,
+        )
         venus = page.locator(".item", has_text="venus").inner_text()
         assert "Flagged" in venus and "explicit" in venus and "%" in venus
         assert "Explicit content detected" in venus
@@ -39,10 +42,12 @@ def test_three_dropped_images_show_class_confidence_and_decision(live_server, up
         page.goto(f"{live_server.url}/uploads/feed/")
         feed_images = page.locator(".feed img")
         assert feed_images.count() == 2
-        assert "venus" not in " ".join(
-            feed_images.nth(i).get_attribute("alt") for i in range(2))
+        assert "venus" not in " ".join(feed_images.nth(i).get_attribute("alt") for i in range(2))
         browser.close()
     # After the browser: Playwright's sync API runs an event loop, where the ORM refuses to run.
     statuses = dict(MediaItem.objects.values_list("original_name", "status"))
-    assert statuses == {"coffee.jpg": "passed", "venus-of-urbino-titian.jpg": "flagged",
-                        "blue.png": "passed"}
+    assert statuses == {
+        "coffee.jpg": "passed",
+        "venus-of-urbino-titian.jpg": "flagged",
+        "blue.png": "passed",
+    }

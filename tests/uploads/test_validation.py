@@ -15,7 +15,7 @@ from skimage import data as skdata
 
 from uploads.validation import ImageInfo, RefusedUpload, validate_image
 
-VENUS = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "venus-of-urbino-titian.jpg"
+VENUS = Path(__file__).resolve().parents[1] / "fixtures" / "venus-of-urbino-titian.jpg"
 LIMITS = {"max_bytes": 20 * 1024 * 1024, "max_pixels": 50_000_000}
 
 

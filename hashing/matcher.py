@@ -9,9 +9,14 @@ Votes are counted per content: a reference image gives one entry per algorithm, 
 upload is blocked when some block content gets its quorum of votes. Voters agreeing on
 the same picture is what makes a match; voters each matching a different picture is
 noise. The quorum of a content counts only the voters that can vote on it (enabled in
-the policy, produced a hash, and the content has an entry of theirs): majority of those,
-or the policy's N capped at their number. So a reference image needs 3 of 5 by default,
-while a PDQ-only hash list, as ThreatExchange and HMA share them, blocks on its one voter.
+the policy, produced an informative hash, and the content has an entry of theirs): a
+majority of their weight, or the policy's N capped at their weight. So a reference image
+needs 3 of 5 by default, while a PDQ-only hash list, as ThreatExchange and HMA share them,
+blocks on its one voter.
+
+The policy is read through a small contract (``quorum``, ``mirror_aware`` and
+``voter_settings() -> {algorithm: VoterSetting}``), so this module does not depend on the
+review app that keeps the policy.
 """
 
 from __future__ import annotations
@@ -22,13 +27,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .algorithms import ALGORITHMS, VOTERS
+from .algorithms import ALGORITHMS, informative
 from .index import MatchIndex, hashes_from_hex
+from .models import Bank, BankEntry, BankVersion
 
-# Meta's PDQ guidance: below this quality a hash is too featureless to match on, so the
-# PDQ voter abstains (and does not count among the voters that produced a hash).
-PDQ_MIN_QUALITY = 50
 BLOCK, ALLOW = "block", "allow"
+
+
+@dataclass(frozen=True, slots=True)
+class VoterSetting:
+    """One voter's say: its distance threshold and the weight of its vote."""
+
+    threshold: int
+    weight: int = 1
 
 
 @dataclass(frozen=True)
@@ -42,7 +53,8 @@ class MatcherState:
     bank_ids: np.ndarray
     is_block: np.ndarray
     contents: np.ndarray  # sorted content ids ...
-    content_voters: np.ndarray  # ... and a bit per VOTERS index that has an entry
+    content_voters: np.ndarray  # ... and a bit per index in `algorithms` that has an entry
+    algorithms: tuple[str, ...] = ()
     banks: dict[int, str] = field(default_factory=dict)
     built_ms: float = 0.0
 
@@ -58,7 +70,7 @@ class MatcherState:
     def voters_of(self, content_id: int) -> set[str]:
         """Algorithms that have an enabled entry for this content."""
         mask = int(self.content_voters[np.searchsorted(self.contents, content_id)])
-        return {name for bit, name in enumerate(VOTERS) if mask >> bit & 1}
+        return {name for bit, name in enumerate(self.algorithms) if mask >> bit & 1}
 
 
 def _empty_state(version=None) -> MatcherState:
@@ -68,13 +80,17 @@ def _empty_state(version=None) -> MatcherState:
 
 
 def build_state(version) -> MatcherState:
-    """Load enabled entries of active banks and index them. Read `version` first."""
-    from .models import Bank, BankEntry
+    """Load enabled entries of active banks and index them. Read `version` first.
 
+    Entries of algorithms no longer registered are left out (they cannot be compared).
+    """
     started = time.perf_counter()
     live = BankEntry.objects.filter(enabled=True, bank__active=True)
+    algorithms = tuple(ALGORITHMS)
+    if len(algorithms) > 62:
+        raise ValueError("the voter bit mask holds at most 62 algorithms")
     index_rows, parts = {}, []
-    for bit, name in enumerate(VOTERS):
+    for bit, name in enumerate(algorithms):
         rows = list(
             live.filter(algorithm=name).values_list(
                 "pk", "value", "content_id", "bank_id", "bank__kind"
@@ -110,6 +126,7 @@ def build_state(version) -> MatcherState:
         is_block=is_block[by_entry],
         contents=contents,
         content_voters=np.bitwise_or.reduceat(bits[by_content], starts),
+        algorithms=algorithms,
         banks=dict(names),
         built_ms=round((time.perf_counter() - started) * 1000, 2),
     )
@@ -123,8 +140,6 @@ class BankMatcher:
         self._state: MatcherState | None = None
 
     def state(self) -> MatcherState:
-        from .models import BankVersion
-
         version = BankVersion.current()
         state = self._state
         if state is not None and state.version == version:
@@ -144,41 +159,49 @@ class BankMatcher:
 matcher = BankMatcher()
 
 
-def quorum_for(policy, voters: int) -> int:
-    """Votes needed among `voters` able to vote: the policy's N (at most all of them),
-    or, when the policy says 0, a majority."""
+def quorum_for(policy, weight: int) -> int:
+    """Vote weight needed among voters of total `weight` able to vote: the policy's N (at
+    most all of it), or, when the policy says 0, a majority."""
     if policy.quorum:
-        return max(1, min(policy.quorum, voters))
-    return voters // 2 + 1
+        return max(1, min(policy.quorum, weight))
+    return weight // 2 + 1
 
 
-def producing_voters(fp: dict, policy) -> dict[str, int]:
-    """Enabled voters that produced a usable hash for this fingerprint, with thresholds."""
-    thresholds = policy.voter_thresholds()
-    out = {name: t for name, t in thresholds.items() if fp.get(name) is not None}
-    if "pdq" in out and fp.get("pdq_quality", 100) < PDQ_MIN_QUALITY:
-        del out["pdq"]
-    return out
+def producing_voters(fp: dict, policy) -> dict[str, VoterSetting]:
+    """Enabled voters that produced an informative hash for this fingerprint.
+
+    A voter whose hash is too featureless (PDQ below quality 50) abstains: it does not
+    count among the voters that could have voted.
+    """
+    return {
+        name: setting
+        for name, setting in policy.voter_settings().items()
+        if name in ALGORITHMS and informative(fp, name)
+    }
 
 
 @dataclass
 class Tally:
-    """Votes for one content: {voter: (entry, distance, mirrored)} and what it needs."""
+    """Votes for one content: {voter: (entry, distance, mirrored)} and what it needs.
+
+    `weight`, `eligible` and `quorum` are vote weights (each voter's weight is 1 unless
+    the policy says otherwise, so they are usually counts of voters)."""
 
     content: int
     bank: int
     votes: dict
+    weight: int
     eligible: int
     quorum: int
 
     @property
     def reached(self) -> bool:
-        return len(self.votes) >= self.quorum
+        return self.weight >= self.quorum
 
     def rank(self):
         """Reached first, then most votes, then nearest."""
         distance = sum(v[1] for v in self.votes.values())
-        return (not self.reached, -len(self.votes), distance, self.content)
+        return (not self.reached, -self.weight, distance, self.content)
 
 
 def _tally(hits: dict, state: MatcherState, kind: str, voters: dict, policy) -> Tally | None:
@@ -197,9 +220,10 @@ def _tally(hits: dict, state: MatcherState, kind: str, voters: dict, policy) -> 
                 votes[name] = (entry_id, int(distance), bool(mirrored))
     tallies = []
     for content_id, votes in by_content.items():
-        eligible = len(state.voters_of(content_id) & voters.keys())
+        eligible = sum(voters[n].weight for n in state.voters_of(content_id) & voters.keys())
+        weight = sum(voters[n].weight for n in votes)
         quorum = quorum_for(policy, eligible)
-        tallies.append(Tally(content_id, banks[content_id], votes, eligible, quorum))
+        tallies.append(Tally(content_id, banks[content_id], votes, weight, eligible, quorum))
     return min(tallies, key=Tally.rank, default=None)
 
 
@@ -207,9 +231,7 @@ def _per_voter(voters: dict, chosen: Tally | None, hits: dict, state, kind) -> d
     """Each voter's vote for the chosen content; else its nearest entry of that kind."""
     out = {}
     chosen_votes = chosen.votes if chosen else {}
-    for name in VOTERS:
-        if name not in voters:
-            continue
+    for name in voters:
         if name in chosen_votes:
             entry, distance, mirrored = chosen_votes[name]
             out[name] = {"vote": True, "entry": entry, "distance": distance, "mirrored": mirrored}
@@ -230,29 +252,32 @@ def vote(fp: dict, policy) -> dict:
     Returns {"blocked", "allowed", "votes", "voters", "eligible", "quorum", "bank",
     "allow_bank", "content", "allow_votes", "allow_content", "per_voter", "thresholds",
     "version"}. "voters": enabled voters that produced a hash; "eligible", "votes",
-    "quorum": of the deciding block content (without one, quorum is that of all voters).
+    "quorum": of the deciding block content (without one, quorum is that of all voters);
+    vote weights, which are counts while every voter weighs 1.
     `per_voter` (block side): {name: {"vote", "entry", "distance", "mirrored"}}; a voter
     that matched only another content shows that entry with vote False. Allow contents
     are tallied by the same rule; "allowed" means one of them reached its quorum.
     """
     voters = producing_voters(fp, policy)
+    thresholds = {name: setting.threshold for name, setting in voters.items()}
+    total = sum(setting.weight for setting in voters.values())
     state = matcher.state()
-    hits = state.index.query(fp, voters, mirrored=policy.mirror_aware) if len(state) else {}
+    hits = state.index.query(fp, thresholds, mirrored=policy.mirror_aware) if len(state) else {}
     block = _tally(hits, state, BLOCK, voters, policy)
     allow = _tally(hits, state, ALLOW, voters, policy)
     return {
         "blocked": bool(block and block.reached),
         "allowed": bool(allow and allow.reached),
-        "votes": len(block.votes) if block else 0,
-        "voters": len(voters),
-        "eligible": block.eligible if block else len(voters),
-        "quorum": block.quorum if block else quorum_for(policy, len(voters)),
+        "votes": block.weight if block else 0,
+        "voters": total,
+        "eligible": block.eligible if block else total,
+        "quorum": block.quorum if block else quorum_for(policy, total),
         "bank": state.banks.get(block.bank, "") if block else "",
         "allow_bank": state.banks.get(allow.bank, "") if allow else "",
         "content": block.content if block else None,
-        "allow_votes": len(allow.votes) if allow else 0,
+        "allow_votes": allow.weight if allow else 0,
         "allow_content": allow.content if allow else None,
         "per_voter": _per_voter(voters, block, hits, state, BLOCK),
-        "thresholds": voters,
+        "thresholds": thresholds,
         "version": str(state.version) if state.version else None,
     }

@@ -1,12 +1,16 @@
-"""The decision engine: a plain function of matches, scores and policy.
+"""The automated outcome rules: a plain function of matches, scores and category rules.
 
 Order matters and is the product's promise: known-bad content (a bank match by quorum, a
-duplicate of something a moderator rejected) is flagged before any model is consulted; a
-classifier that failed never lets an item pass; a duplicate of an approved item passes only
-when the classifiers agree.
+duplicate of something a moderator rejected) is flagged before any model is consulted; then
+categories flag, most severe first; a classifier that failed never lets an item pass; then
+categories send to review, most severe first; a duplicate of an approved item passes only
+when the classifiers agree. (A person's verdict is a decision: review.decisions.)
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from .categories import CategoryRule, sort_rules
 
 PASS, REVIEW, FLAGGED = "pass", "review", "flagged"
 
@@ -26,17 +30,20 @@ def _pct(score: float) -> str:
 def decide(
     *,
     scores: dict[str, float],
-    policy,
+    rules: Sequence[CategoryRule],
     classifier_errors: dict[str, str] | None = None,
     duplicates: list[dict] | None = None,
     bank: dict | None = None,
 ) -> Outcome:
     """Turn what the pipeline found into pass / review / flagged with a reason.
 
+    `rules`: the policy's categories for the item's kind (any order; checked most severe
+    first). Reasons are `<category>_flagged` and `<category>_for_review`.
     `duplicates`: earlier items, each {"id", "distance", "exact", "status"}; nearest first.
     `bank`: the quorum result {"blocked", "allowed", "votes", "quorum", "bank"} or None.
     """
     duplicates = duplicates or []
+    rules = sort_rules(rules)
     if bank and bank.get("blocked") and not bank.get("allowed"):
         # The bank's name stays in the audit: uploaders read this sentence.
         return Outcome(
@@ -60,22 +67,14 @@ def decide(
             {"duplicate_of": rejected["id"], "distance": rejected["distance"]},
         )
 
-    explicit = scores.get("explicit", 0.0)
-    suggestive = scores.get("suggestive", 0.0)
-    if explicit >= policy.explicit_flag_at:
-        return Outcome(
-            FLAGGED,
-            "explicit_flagged",
-            f"Explicit content detected ({_pct(explicit)}; "
-            f"flagged at {_pct(policy.explicit_flag_at)}).",
-        )
-    if suggestive >= policy.suggestive_flag_at:
-        return Outcome(
-            FLAGGED,
-            "suggestive_flagged",
-            f"Suggestive content detected ({_pct(suggestive)}; "
-            f"flagged at {_pct(policy.suggestive_flag_at)}).",
-        )
+    for rule in rules:
+        score = scores.get(rule.name, 0.0)
+        if score >= rule.flag_at:
+            return Outcome(
+                FLAGGED,
+                f"{rule.name}_flagged",
+                f"{rule.label} content detected ({_pct(score)}; flagged at {_pct(rule.flag_at)}).",
+            )
     if classifier_errors:
         names = ", ".join(sorted(classifier_errors))
         return Outcome(
@@ -83,19 +82,15 @@ def decide(
             "classifier_error",
             f"The classifier ({names}) failed, so a person will look at this item.",
         )
-    if explicit >= policy.explicit_review_at:
-        return Outcome(
-            REVIEW,
-            "explicit_for_review",
-            f"Possibly explicit ({_pct(explicit)}; review from {_pct(policy.explicit_review_at)}).",
-        )
-    if suggestive >= policy.suggestive_review_at:
-        return Outcome(
-            REVIEW,
-            "suggestive_for_review",
-            f"Possibly suggestive ({_pct(suggestive)}; "
-            f"review from {_pct(policy.suggestive_review_at)}).",
-        )
+    for rule in rules:
+        score = scores.get(rule.name, 0.0)
+        if score >= rule.review_at:
+            return Outcome(
+                REVIEW,
+                f"{rule.name}_for_review",
+                f"Possibly {rule.label.lower()} ({_pct(score)}; "
+                f"review from {_pct(rule.review_at)}).",
+            )
     if bank and bank.get("allowed") and bank.get("blocked"):
         return Outcome(
             PASS,
