@@ -74,7 +74,8 @@ def naive_classify(data: bytes):
 
 
 def our_hash(data: bytes):
-    from hashing.algorithms import fingerprint, open_for_hashing
+    from hashing.algorithms import fingerprint
+    from uploads.kinds import open_for_hashing
 
     image = open_for_hashing(data)
     return image, fingerprint(image)
@@ -116,8 +117,8 @@ def _worker_init():
 
 def _ours_end_to_end(data: bytes):
     from accounts.models import User
-    from review.services import analyse_item
-    from uploads.services import ingest_bytes
+    from review.pipeline import analyse_item
+    from uploads.intake import ingest_bytes
 
     user = User.objects.get(username="bench")
     item = ingest_bytes(data, name="b.jpg", source="web", uploader=user)

@@ -14,8 +14,7 @@ dominate the cost of hashing a large upload.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -24,6 +23,7 @@ import numpy as np
 import pdqhash
 from PIL import Image, ImageOps
 
+from moderation_site.registry import Registry
 from uploads.kinds import prepare
 
 # Hashes are computed on a copy no larger than this. PDQ's reference tooling hashes
@@ -225,28 +225,16 @@ class PDQHash(HashAlgorithm):
 
 # -- the registry ---------------------------------------------------------------------------
 
-ALGORITHMS: dict[str, HashAlgorithm] = {}
+
+class _Algorithms(Registry[HashAlgorithm]):
+    def register(self, algorithm: HashAlgorithm) -> HashAlgorithm:
+        if algorithm.bits % 64:
+            raise ValueError(f"{algorithm.name}: hashes are stored in 64-bit words")
+        return super().register(algorithm)
 
 
-def register(algorithm: HashAlgorithm) -> HashAlgorithm:
-    if algorithm.bits % 64:
-        raise ValueError(f"{algorithm.name}: hashes are stored in 64-bit words")
-    ALGORITHMS[algorithm.name] = algorithm
-    return algorithm
-
-
-def unregister(name: str) -> None:
-    ALGORITHMS.pop(name, None)
-
-
-@contextmanager
-def registered(algorithm: HashAlgorithm) -> Iterator[HashAlgorithm]:
-    """An algorithm known for the duration of a block (tests, experiments)."""
-    register(algorithm)
-    try:
-        yield algorithm
-    finally:
-        unregister(algorithm.name)
+ALGORITHMS = _Algorithms()
+register, unregister, registered = ALGORITHMS.register, ALGORITHMS.unregister, ALGORITHMS.registered
 
 
 def get_algorithm(name: str) -> HashAlgorithm:

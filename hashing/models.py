@@ -5,14 +5,17 @@ from django.db import connection, models
 
 
 class Fingerprint(models.Model):
-    """One hash of an item: one row per algorithm (and per mirrored variant).
+    """One hash of an item: one row per algorithm.
 
     Rows rather than a column per algorithm, so that a new algorithm needs no migration.
     ``value`` is lowercase hex, most significant first, as bank entries store it.
+    ``mirrored`` marks a variant stored explicitly; the pipeline stores plain hashes only,
+    since lookups mirror the query instead (review.pipeline.store_fingerprint says why).
     """
 
+    # No index of its own: the unique constraint below starts with the item.
     item = models.ForeignKey(
-        "uploads.MediaItem", on_delete=models.CASCADE, related_name="fingerprints"
+        "uploads.MediaItem", on_delete=models.CASCADE, related_name="fingerprints", db_index=False
     )
     algorithm = models.CharField(max_length=16)
     value = models.CharField(max_length=64)

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from uploads.serializers import StaffItemSerializer
+from uploads.serializers import StaffItemSerializer, staff_payload
 
 from .decisions import MAX_REASON
 from .models import Decision
@@ -27,7 +27,7 @@ class DecisionInputSerializer(serializers.Serializer):
     )
 
 
-class ReviewItemSerializer(serializers.Serializer):
+class ReviewItemSerializer(StaffItemSerializer):
     """A claimed item as tools see it: the one item representation (as staff see it) plus
     the claim. A QueueEntry in."""
 
@@ -37,7 +37,15 @@ class ReviewItemSerializer(serializers.Serializer):
     lease_expires_at = serializers.DateTimeField()
 
     def to_representation(self, entry):
-        return {**StaffItemSerializer(entry.item).data, **super().to_representation(entry)}
+        return {
+            **staff_payload(entry.item),
+            "severity": entry.severity,
+            "group": str(entry.group_key) if entry.group_key else None,
+            "claimed_at": self.fields["claimed_at"].to_representation(entry.claimed_at),
+            "lease_expires_at": self.fields["lease_expires_at"].to_representation(
+                entry.lease_expires_at
+            ),
+        }
 
 
 class DecisionSerializer(serializers.ModelSerializer):

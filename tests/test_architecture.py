@@ -5,8 +5,9 @@ sibling of its own layer:
 
     accounts (0) <- uploads (1) <- hashing (2) <- review (3) <- api, chatbot (4)
 
-moderation_site.admin, .errors and .http are a base layer any app may import; any other
-moderation_site module (settings, urls, celery, ...) sits above the apps and is off limits.
+moderation_site.admin, .errors, .http and .registry are a base layer any app may import;
+any other moderation_site module (settings, urls, celery, ...) sits above the apps and is
+off limits.
 
 Also: no first-party import inside a function (apart from `if TYPE_CHECKING:` blocks and
 Django's AppConfig.ready() in apps.py), no import cycle between first-party modules, and no
@@ -25,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 LAYERS = {"accounts": 0, "uploads": 1, "hashing": 2, "review": 3, "api": 4, "chatbot": 4}
 PROJECT = "moderation_site"
-PROJECT_BASE = {f"{PROJECT}.admin", f"{PROJECT}.errors", f"{PROJECT}.http"}
+PROJECT_BASE = {f"{PROJECT}.{name}" for name in ("admin", "errors", "http", "registry")}
 FIRST_PARTY = {*LAYERS, PROJECT}
 
 LAYER_ADVICE = (
@@ -228,8 +229,8 @@ def layer_violations(modules: dict[str, Module]) -> list[str]:
                     if not any(target == b or target.startswith(b + ".") for b in PROJECT_BASE):
                         found.append(
                             f"{imp.where}: `{imp.statement}` — {app} imports {target}, a project "
-                            "module above the apps (not admin, errors or http): move what "
-                            f"{app} needs into one of those or into {app}"
+                            "module above the apps (not admin, errors, http or registry): move "
+                            f"what {app} needs into one of those or into {app}"
                         )
                 elif LAYERS[other] >= layer:
                     kind = "a sibling of the same layer" if LAYERS[other] == layer else "upward"

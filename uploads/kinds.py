@@ -10,12 +10,12 @@ declare the kind (see docs/architecture.md).
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from moderation_site.registry import Registry
 
 from .renditions import render_public
 from .validation import RefusedUpload, disguised_image, sniff_format, validate_image
@@ -135,25 +135,8 @@ class ImageKind(MediaKind):
 
 # -- the registry ----------------------------------------------------------------------------
 
-KINDS: dict[str, MediaKind] = {}
-
-
-def register(kind: MediaKind) -> MediaKind:
-    KINDS[kind.name] = kind
-    return kind
-
-
-def unregister(name: str) -> None:
-    KINDS.pop(name, None)
-
-
-@contextmanager
-def registered(kind: MediaKind) -> Iterator[MediaKind]:
-    register(kind)
-    try:
-        yield kind
-    finally:
-        unregister(kind.name)
+KINDS: Registry[MediaKind] = Registry()
+register, unregister, registered = KINDS.register, KINDS.unregister, KINDS.registered
 
 
 def get_kind(name: str) -> MediaKind:

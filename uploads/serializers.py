@@ -1,7 +1,10 @@
 """The one representation of an item: page JSON, websocket pushes, the API and the bot.
 
-``ItemSerializer`` is what anyone allowed to see an item gets; ``StaffItemSerializer`` adds
-what only moderators see (the author and the matches). Review tools add their claim on top.
+``item_payload`` is what anyone allowed to see an item gets; ``staff_payload`` adds what
+only moderators see (the author and the matches). Review tools add their claim on top.
+The serializers declare the same fields for the API schema and answer through these
+functions: one shape, built without DRF's per-call field introspection (which cost about
+1 ms per item on the upload path, measured).
 """
 
 from django.urls import reverse
@@ -9,69 +12,92 @@ from rest_framework import serializers
 
 from .models import MediaItem
 
+_DATETIME = serializers.DateTimeField()
 
-class ItemSerializer(serializers.ModelSerializer):
-    id = serializers.UUIDField(source="uuid", read_only=True)
-    outcome = serializers.CharField(read_only=True)
-    name = serializers.CharField(source="original_name", read_only=True)
-    duplicate_of = serializers.SerializerMethodField()
-    original_url = serializers.SerializerMethodField()
 
-    class Meta:
-        model = MediaItem
-        fields = [
-            "id",
-            "kind",
-            "status",
-            "outcome",
-            "category",
-            "confidence",
-            "scores",
-            "reason",
-            "reason_text",
-            "name",
-            "mime",
-            "size",
-            "width",
-            "height",
-            "details",
-            "source",
-            "duplicate_of",
-            "duplicate_distance",
-            "created_at",
-            "original_url",
-        ]
-        read_only_fields = fields
+def item_payload(item: MediaItem) -> dict:
+    """The item as its uploader and the community see it (plain JSON types)."""
+    return {
+        "id": str(item.uuid),
+        "kind": item.kind,
+        "status": item.status,
+        "outcome": item.outcome,
+        "category": item.category,
+        "confidence": item.confidence,
+        "scores": item.scores,
+        "reason": item.reason,
+        "reason_text": item.reason_text,
+        "name": item.original_name,
+        "mime": item.mime,
+        "size": item.size,
+        "width": item.width,
+        "height": item.height,
+        "details": item.details,
+        "source": item.source,
+        "duplicate_of": str(item.duplicate_of.uuid) if item.duplicate_of_id else None,
+        "duplicate_distance": item.duplicate_distance,
+        "created_at": _DATETIME.to_representation(item.created_at) if item.created_at else None,
+        "original_url": reverse("uploads:original", args=[item.uuid]),
+    }
 
-    def get_duplicate_of(self, item) -> str | None:
-        return str(item.duplicate_of.uuid) if item.duplicate_of_id else None
 
-    def get_original_url(self, item) -> str:
-        return reverse("uploads:original", args=[item.uuid])
+def staff_payload(item: MediaItem) -> dict:
+    """What moderators see: the item, who posted it and what it matched."""
+    author = item.author
+    return {
+        **item_payload(item),
+        "author": {
+            "name": str(author),
+            "kind": author.kind,
+            "status": author.status,
+            "strikes": author.strikes,
+        }
+        if author is not None
+        else None,
+        "matches": item.matches,
+    }
+
+
+class ItemSerializer(serializers.Serializer):
+    """The schema of ``item_payload`` (what it answers is that function's)."""
+
+    id = serializers.UUIDField()
+    kind = serializers.CharField()
+    status = serializers.ChoiceField(choices=MediaItem.Status.choices)
+    outcome = serializers.CharField()
+    category = serializers.CharField()
+    confidence = serializers.FloatField(allow_null=True)
+    scores = serializers.DictField(child=serializers.FloatField())
+    reason = serializers.CharField()
+    reason_text = serializers.CharField()
+    name = serializers.CharField()
+    mime = serializers.CharField()
+    size = serializers.IntegerField()
+    width = serializers.IntegerField(allow_null=True)
+    height = serializers.IntegerField(allow_null=True)
+    details = serializers.JSONField()
+    source = serializers.CharField()
+    duplicate_of = serializers.UUIDField(allow_null=True)
+    duplicate_distance = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    original_url = serializers.CharField()
+
+    def to_representation(self, item):
+        return item_payload(item)
 
 
 class AuthorSerializer(serializers.Serializer):
-    name = serializers.CharField(source="__str__")
+    name = serializers.CharField()
     kind = serializers.CharField()
     status = serializers.CharField()
     strikes = serializers.IntegerField()
 
 
 class StaffItemSerializer(ItemSerializer):
-    author = AuthorSerializer(allow_null=True, read_only=True)
-    matches = serializers.JSONField(read_only=True)
+    """The schema of ``staff_payload``."""
 
-    class Meta(ItemSerializer.Meta):
-        fields = [*ItemSerializer.Meta.fields, "author", "matches"]
-        read_only_fields = fields
+    author = AuthorSerializer(allow_null=True)
+    matches = serializers.JSONField()
 
-
-def item_payload(item: MediaItem) -> dict:
-    """The item as its uploader and the community see it (plain JSON types)."""
-    return _plain(ItemSerializer(item).data)
-
-
-def _plain(data) -> dict:
-    """DRF gives UUID/datetime as strings already; make the ReturnDict a plain dict so the
-    channel layer (msgpack) and JsonResponse take it as is."""
-    return {key: value for key, value in data.items()}
+    def to_representation(self, item):
+        return staff_payload(item)

@@ -47,7 +47,8 @@ class Migration(migrations.Migration):
                 ("mirrored", models.BooleanField(default=False)),
                 ("quality", models.PositiveSmallIntegerField(blank=True, null=True)),
                 ("created_at", models.DateTimeField(auto_now_add=True)),
-                ("item", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE,
+                ("item", models.ForeignKey(db_index=False,
+                                           on_delete=django.db.models.deletion.CASCADE,
                                            related_name="fingerprints", to="uploads.mediaitem")),
             ],
             options={

@@ -55,8 +55,7 @@ def test_reference_pictures_are_hashed_exactly_like_uploads(bank, jpeg, uploader
     stored = dict(
         Fingerprint.objects.filter(item=item, mirrored=False).values_list("algorithm", "value")
     )
-    mirrored = Fingerprint.objects.filter(item=item, mirrored=True)
-    assert set(stored) == set(ALGORITHMS) and mirrored.count() == len(ALGORITHMS)
+    assert set(stored) == set(ALGORITHMS)
     (content,) = services.add_images(bank, [("a.jpg", data)])["added"]
     assert entries_of(content) == stored
 
