@@ -1,7 +1,9 @@
 """Name -> provider lookup, one instance per process, and time-boxed fan-out.
 
-Providers are imported lazily so a process that only runs NudeNet never imports boto3
-(and the web process imports neither onnxruntime nor boto3).
+Providers are imported lazily so a process that only runs NudeNet never imports boto3.
+The web process imports a provider's module only to read its declarations (media kinds,
+categories, default labels) when the policy is seeded or edited; serving pages and the
+API imports neither onnxruntime nor boto3.
 """
 
 from __future__ import annotations
