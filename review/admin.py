@@ -77,10 +77,11 @@ class ClassifierLabelAdmin(admin.ModelAdmin):
     fields = ("provider", "label", "category", "weight")
 
     def has_delete_permission(self, request, obj=None):
-        return request.user.has_perm("review.change_policy")
+        return False  # a weight of 0 stops a label counting, and the change stays on record
 
     def save_model(self, request, obj, form, change):
-        obj.policy = obj.policy if obj.policy_id else Policy.current()
+        if not obj.policy_id:
+            obj.policy = Policy.current()
         old = ClassifierLabel.objects.filter(pk=obj.pk).first() if obj.pk else None
         obj.save()
         fields = form.changed_data if old is not None else ["added"]

@@ -280,6 +280,11 @@ class ClassifierLabel(models.Model):
     def __str__(self):
         return f"{self.provider}: {self.label} → {self.category} × {self.weight:g}"
 
+    def clean(self):
+        if self.provider not in PROVIDERS:
+            known = ", ".join(PROVIDERS)
+            raise ValidationError({"provider": f"Unknown provider. Known: {known}."})
+
 
 class PolicyChange(models.Model):
     """Who changed which policy field, when, old → new."""

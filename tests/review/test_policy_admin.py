@@ -87,3 +87,28 @@ def test_a_moderator_cannot_edit_the_policy(client, moderator):
     client.force_login(moderator)
     url = reverse("admin:review_policy_change", args=[Policy.current().pk])
     assert client.get(url).status_code == 302  # not staff: sent to the admin login
+
+
+def test_a_label_weight_is_edited_in_admin_and_recorded(client, policy_admin):
+    policy = Policy.current()
+    label = policy.labels.get(provider="nudenet", label="BELLY_EXPOSED")
+    client.force_login(policy_admin)
+    url = reverse("admin:review_classifierlabel_change", args=[label.pk])
+    form = {
+        "provider": "nudenet",
+        "label": "BELLY_EXPOSED",
+        "category": label.category_id,
+        "weight": 0.25,
+    }
+    response = client.post(url, form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert policy.label_map()["nudenet"]["belly_exposed"] == [("suggestive", 0.25)]
+    (change,) = PolicyChange.objects.all()
+    assert (change.field, change.old_value, change.new_value) == (
+        "label nudenet:BELLY_EXPOSED weight",
+        "0.5",
+        "0.25",
+    )
+    assert change.changed_by == policy_admin
+    bad = client.post(reverse("admin:review_classifierlabel_add"), {**form, "provider": "x"})
+    assert bad.status_code == 200 and "Unknown provider." in bad.content.decode()
