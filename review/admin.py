@@ -1,7 +1,10 @@
+from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
+from hashing.algorithms import ALGORITHMS
 from moderation_site.admin import ReadOnlyAdmin, export_as_csv
+from uploads.kinds import KINDS
 
 from . import claims
 from .models import (
@@ -17,8 +20,34 @@ from .models import (
 from .policy import record_policy_change, record_row_changes
 
 
+def _algorithm_choices():
+    return [(name, algorithm.label or name) for name, algorithm in ALGORITHMS.items()]
+
+
+def _kind_choices():
+    return [(name, kind.label or name) for name, kind in KINDS.items()]
+
+
+class VoterForm(forms.ModelForm):
+    # Choices read from the registry when the form is built: a new algorithm needs no edit.
+    algorithm = forms.ChoiceField(choices=_algorithm_choices)
+
+    class Meta:
+        model = Voter
+        fields = ("algorithm", "enabled", "threshold", "weight")
+
+
+class CategoryForm(forms.ModelForm):
+    media_kind = forms.ChoiceField(choices=_kind_choices)
+
+    class Meta:
+        model = Category
+        fields = ("name", "label", "media_kind", "review_at", "flag_at", "rank", "at_least")
+
+
 class VoterInline(admin.TabularInline):
     model = Voter
+    form = VoterForm
     extra = 0
     fields = ("algorithm", "enabled", "threshold", "weight")
     verbose_name = "hash voter"
@@ -27,6 +56,7 @@ class VoterInline(admin.TabularInline):
 
 class CategoryInline(admin.TabularInline):
     model = Category
+    form = CategoryForm
     extra = 0
     fields = ("name", "label", "media_kind", "review_at", "flag_at", "rank", "at_least")
 
