@@ -21,7 +21,7 @@ def scores_from_detections(detections) -> dict:
     return category_scores([result], DEFAULTS, RULES)
 
 
-# nudenet 3.4.2 on /work/shared/testdata/venus-of-urbino-titian.jpg
+# nudenet 3.4.2 on tests/fixtures/venus-of-urbino-titian.jpg
 VENUS = [
     {"class": "BELLY_EXPOSED", "score": 0.77143394947052, "box": [122, 148, 52, 40]},
     {"class": "FACE_FEMALE", "score": 0.7040573954582214, "box": [58, 93, 32, 30]},
