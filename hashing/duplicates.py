@@ -1,9 +1,16 @@
-"""Near duplicates among past items, from in-memory indexes kept per process.
+"""Near duplicates among past items: the bank vote's rule, applied to past items.
 
-One index per algorithm that finds near duplicates (``finds_near_duplicates``; pHash for
-images). Each is append-only: a lookup first loads the fingerprints stored since the last
-one (with a look-back window so rows committed out of order are not missed). Item statuses
-are read from the database for the few candidates only, so decisions never make it stale.
+A past item is a near copy when a quorum of the policy's voters agree on it, exactly as a
+bank content is matched (hashing.matcher): each voter within its own threshold, plain or
+mirrored, and only voters whose hashes say something on both sides count (a flat or
+gradient picture's hashes abstain). One hash alone never makes a copy: a single 64-bit
+hash made every blank, dark or gradient upload a "distance 0" copy of every other.
+
+Candidates come from in-memory indexes of the 64-bit voters' plain hashes, one per
+algorithm, kept per process. Each is append-only: a lookup first loads the fingerprints
+stored since the last one (with a look-back window so rows committed out of order are not
+missed). The candidates' stored hashes are then read for the vote, and item statuses for
+the few that reach it, so decisions never make them stale.
 """
 
 import threading
@@ -14,80 +21,82 @@ from django.utils import timezone
 
 from uploads.models import MediaItem
 
-from .algorithms import algorithms_for
+from .algorithms import ALGORITHMS, Signal
+from .matcher import producing_voters, quorum_for
 from .models import Fingerprint
+
+# Candidates checked by the vote at most, those found by the most voters first.
+MAX_CANDIDATES = 200
 
 LOOKBACK = timedelta(minutes=2)
 
 
-class ItemHashIndex:
-    """The plain (not mirrored) hashes of one 64-bit algorithm over all past items."""
+class PastItems:
+    """The plain (not mirrored) 64-bit hashes of all past items, an array per algorithm.
 
-    def __init__(self, algorithm: str):
-        self.algorithm = algorithm
+    One query per lookup loads what was stored since the last one, for every algorithm at
+    once; hashes too featureless to vote are left out.
+    """
+
+    def __init__(self):
         self._lock = threading.Lock()
         self.reset()
 
     def reset(self):
-        self._ids = np.empty(0, dtype=np.int64)
-        self._hashes = np.empty(0, dtype=np.uint64)
-        self._known: set[int] = set()
-        self._loaded_until = None
+        with self._lock:
+            self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+            self._known: set[int] = set()  # Fingerprint row ids already indexed
+            self._loaded_until = None
 
-    def refresh(self):
+    def refresh(self, algorithms: list[str]):
         with self._lock:
             now = timezone.now()
-            rows = Fingerprint.objects.filter(algorithm=self.algorithm, mirrored=False)
+            rows = Fingerprint.objects.filter(algorithm__in=algorithms, mirrored=False)
             if self._loaded_until is not None:
                 rows = rows.filter(created_at__gte=self._loaded_until - LOOKBACK)
-            new = [(i, h) for i, h in rows.values_list("item_id", "value") if i not in self._known]
-            if new:
-                ids, hashes = zip(*new)
-                self._known.update(ids)
-                self._ids = np.concatenate([self._ids, np.fromiter(ids, np.int64, len(ids))])
-                values = np.fromiter((int(h, 16) for h in hashes), np.uint64, len(hashes))
-                self._hashes = np.concatenate([self._hashes, values])
+            new: dict[str, tuple[list, list]] = {}
+            for pk, item_id, name, text, quality in rows.values_list(
+                "pk", "item_id", "algorithm", "value", "quality"
+            ):
+                if pk in self._known:
+                    continue
+                self._known.add(pk)
+                value = int(text, 16)
+                if ALGORITHMS[name].informative(Signal(value, quality)):
+                    ids, values = new.setdefault(name, ([], []))
+                    ids.append(item_id)
+                    values.append(value)
+            for name, (ids, values) in new.items():
+                old_ids, old_values = self._arrays.get(
+                    name, (np.empty(0, np.int64), np.empty(0, np.uint64))
+                )
+                self._arrays[name] = (
+                    np.concatenate([old_ids, np.fromiter(ids, np.int64, len(ids))]),
+                    np.concatenate([old_values, np.fromiter(values, np.uint64, len(values))]),
+                )
             self._loaded_until = now
 
-    def search(self, queries: list[int], max_distance: int) -> dict[int, int]:
-        """item id -> smallest distance to any of the query hashes (plain and mirrored)."""
-        self.refresh()
-        found: dict[int, int] = {}
-        ids, hashes = self._ids, self._hashes
+    def search(self, name: str, queries: list[int], max_distance: int) -> set[int]:
+        """Ids of past items within `max_distance` of any query (call ``refresh`` first)."""
+        if name not in self._arrays:
+            return set()
+        ids, hashes = self._arrays[name]
+        found: set[int] = set()
         for q in queries:
-            dist = np.bitwise_count(hashes ^ np.uint64(q))
-            hits = np.nonzero(dist <= max_distance)[0]
-            for i in hits:
-                item_id, d = int(ids[i]), int(dist[i])
-                if d < found.get(item_id, 99):
-                    found[item_id] = d
+            hits = np.nonzero(np.bitwise_count(hashes ^ np.uint64(q)) <= max_distance)[0]
+            found.update(ids[hits].tolist())
         return found
 
 
-class ItemIndexes:
-    """The process's duplicate indexes, one per algorithm, made on first use."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._indexes: dict[str, ItemHashIndex] = {}
-
-    def get(self, algorithm: str) -> ItemHashIndex:
-        with self._lock:
-            return self._indexes.setdefault(algorithm, ItemHashIndex(algorithm))
-
-    def reset(self):
-        with self._lock:
-            self._indexes.clear()
+item_index = PastItems()
 
 
-item_index = ItemIndexes()
+def find_duplicates(item, fp: dict, policy, limit: int = 10) -> list[dict]:
+    """Earlier items that are exact (sha256) or near copies of `item`, strongest first.
 
-
-def find_duplicates(item, fp: dict, max_distance: int, limit: int = 10) -> list[dict]:
-    """Earlier items that are exact (sha256) or near copies of `item`, nearest first.
-
-    Near: within `max_distance` of any near-duplicate algorithm of the item's kind, the
-    mirrored hash included; the distance reported is the smallest.
+    Each: {"id", "pk", "exact", "status", "votes", "quorum", "eligible", "distance",
+    "voters": {algorithm: distance}}; "distance" is the nearest voter's (0 when exact).
+    `policy`: the matcher's contract (voter settings, quorum, mirror_aware).
     """
     decided = MediaItem.objects.exclude(pk=item.pk).exclude(status=MediaItem.Status.PROCESSING)
     found: dict[int, dict] = {}
@@ -95,32 +104,86 @@ def find_duplicates(item, fp: dict, max_distance: int, limit: int = 10) -> list[
         found[other.pk] = {
             "id": str(other.uuid),
             "pk": other.pk,
-            "distance": 0,
             "exact": True,
             "status": other.status,
+            "votes": None,
+            "quorum": None,
+            "eligible": None,
+            "distance": 0,
+            "voters": {},
         }
-    near: dict[int, int] = {}
-    for algorithm in algorithms_for(item.kind):
-        if not algorithm.finds_near_duplicates or fp.get(algorithm.name) is None:
+    for pk, tally in _near(item, fp, policy).items():
+        if pk in found:
             continue
-        queries = [fp[algorithm.name]]
-        if (fp.get("mirror") or {}).get(algorithm.name) is not None:
-            queries.append(fp["mirror"][algorithm.name])
-        for pk, distance in item_index.get(algorithm.name).search(queries, max_distance).items():
-            near[pk] = min(distance, near.get(pk, distance))
-    near.pop(item.pk, None)
-    candidates = sorted(near.items(), key=lambda kv: kv[1])[: limit * 3]
-    rows = decided.filter(pk__in=[pk for pk, _ in candidates]).only("pk", "uuid", "status")
-    for other in rows:
-        if other.pk not in found:
-            found[other.pk] = {
-                "id": str(other.uuid),
-                "pk": other.pk,
-                "distance": near[other.pk],
-                "exact": False,
-                "status": other.status,
-            }
-    # Human decisions first among equals: they are what gets reused.
+        found[pk] = {"pk": pk, "exact": False, **tally}
+    near = [pk for pk, d in found.items() if not d["exact"]]
+    statuses = dict(decided.filter(pk__in=near).values_list("pk", "status"))
+    uuids = dict(decided.filter(pk__in=near).values_list("pk", "uuid"))
+    for pk in near:
+        if pk not in statuses:
+            del found[pk]  # still processing, or gone
+            continue
+        found[pk].update(id=str(uuids[pk]), status=statuses[pk])
+    # Exact first, then most votes, then nearest; human decisions first among equals.
     human = {"rejected": 0, "approved": 1}
-    ordered = sorted(found.values(), key=lambda d: (d["distance"], human.get(d["status"], 2)))
+    ordered = sorted(
+        found.values(),
+        key=lambda d: (
+            not d["exact"],
+            -(d["votes"] or 0),
+            sum(d["voters"].values()),
+            human.get(d["status"], 2),
+        ),
+    )
     return ordered[:limit]
+
+
+def _near(item, fp: dict, policy) -> dict[int, dict]:
+    """Past items a quorum of voters agree on: {pk: tally}."""
+    voters = producing_voters(fp, policy)
+    mirror = (fp.get("mirror") or {}) if policy.mirror_aware else {}
+    # 256-bit PDQ votes from stored rows, below, but finds no candidates itself.
+    searched = [
+        n for n in voters if ALGORITHMS[n].bits == 64 and ALGORITHMS[n].media_kind == item.kind
+    ]
+    if searched:
+        item_index.refresh(searched)
+    hits: dict[int, int] = {}
+    for name in searched:
+        queries = [fp[name]] + ([mirror[name]] if mirror.get(name) is not None else [])
+        for pk in item_index.search(name, queries, voters[name].threshold):
+            hits[pk] = hits.get(pk, 0) + 1
+    hits.pop(item.pk, None)
+    if not hits:
+        return {}
+    candidates = sorted(hits, key=lambda pk: -hits[pk])[:MAX_CANDIDATES]
+    stored: dict[int, dict] = {}
+    rows = Fingerprint.objects.filter(
+        item_id__in=candidates, algorithm__in=list(voters), mirrored=False
+    ).values_list("item_id", "algorithm", "value", "quality")
+    for pk, name, value, quality in rows:
+        stored.setdefault(pk, {})[name] = (int(value, 16), quality)
+    out = {}
+    for pk, hashes in stored.items():
+        votes, eligible = {}, 0
+        for name, (value, quality) in hashes.items():
+            algorithm, setting = ALGORITHMS[name], voters[name]
+            if not algorithm.informative(Signal(value, quality)):
+                continue  # the past item's hash says nothing: no vote either way
+            eligible += setting.weight
+            distance = algorithm.distance(fp[name], value)
+            if mirror.get(name) is not None:
+                distance = min(distance, algorithm.distance(mirror[name], value))
+            if distance <= setting.threshold:
+                votes[name] = distance
+        weight = sum(voters[name].weight for name in votes)
+        quorum = quorum_for(policy, eligible) if eligible else 1
+        if votes and weight >= quorum:
+            out[pk] = {
+                "votes": weight,
+                "quorum": quorum,
+                "eligible": eligible,
+                "distance": min(votes.values()),
+                "voters": votes,
+            }
+    return out

@@ -174,7 +174,13 @@ def fingerprint_reference(data: bytes, name: str = "") -> tuple[dict, str]:
         raise
     except Exception:  # Pillow raises many types on bad input
         raise BankError(f"{label} is not an image that can be read.") from None
-    return fingerprint(image, mirrored=False), hashlib.sha256(data).hexdigest()
+    fp = fingerprint(image, mirrored=False)
+    if not _entries_for(fp):
+        raise BankError(
+            f"{label} has too little detail to be matched (a flat or nearly flat picture): "
+            "every hash would abstain, so it could never block anything."
+        )
+    return fp, hashlib.sha256(data).hexdigest()
 
 
 def _entries_for(fp: dict) -> dict[str, str]:

@@ -67,7 +67,7 @@ class PolicyAdmin(admin.ModelAdmin):
         ("Classifiers", {"fields": ["providers"]}),
         (
             "Duplicates and hash voters",
-            {"fields": ["near_duplicate_distance", "mirror_aware", "quorum"]},
+            {"fields": ["mirror_aware", "quorum"]},
         ),
         (
             "Review and strikes",

@@ -35,11 +35,6 @@ class Policy(models.Model):
     through admin is recorded in PolicyChange.
     """
 
-    near_duplicate_distance = models.PositiveSmallIntegerField(
-        default=6,
-        validators=[MaxValueValidator(12)],
-        help_text="Max Hamming distance (of 64 bits) for a near duplicate of a past item.",
-    )
     providers = models.CharField(
         max_length=200,
         default="nudenet",

@@ -1,10 +1,11 @@
 """The automated outcome rules: a plain function of matches, scores and category rules.
 
 Order matters and is the product's promise: known-bad content (a bank match by quorum, a
-duplicate of something a moderator rejected) is flagged before any model is consulted; then
-categories flag, most severe first; a classifier that failed never lets an item pass; then
-categories send to review, most severe first; a duplicate of an approved item passes only
-when the classifiers agree. (A person's verdict is a decision: review.decisions.)
+byte-identical copy of something a moderator rejected) is flagged before any model is
+consulted; then categories flag, most severe first; a classifier that failed never lets an
+item pass; a near copy of a rejected item goes to a person (weaker evidence never strikes
+on its own); then categories send to review, most severe first; a duplicate of an approved
+item passes only when the classifiers agree. (A person's verdict is a decision: review.decisions.)
 """
 
 from collections.abc import Sequence
@@ -39,7 +40,9 @@ def decide(
 
     `rules`: the policy's categories for the item's kind (any order; checked most severe
     first). Reasons are `<category>_flagged` and `<category>_for_review`.
-    `duplicates`: earlier items, each {"id", "distance", "exact", "status"}; nearest first.
+    `duplicates`: earlier items, each {"id", "exact", "status", "distance", and for near
+    copies "votes" and "eligible"}; strongest first (hashing.duplicates). Only an exact
+    copy of a rejected item is flagged (with a strike); a near copy goes to review.
     `bank`: the quorum result {"blocked", "allowed", "votes", "quorum", "bank"} or None.
     """
     duplicates = duplicates or []
@@ -53,18 +56,14 @@ def decide(
             f"{bank['votes']} of {bank.get('eligible', bank['voters'])} hash voters agreed; "
             f"{bank['quorum']} needed).",
         )
-    rejected = next((d for d in duplicates if d.get("status") == "rejected"), None)
-    if rejected:
-        how = (
-            "an exact copy"
-            if rejected["exact"]
-            else f"a near copy (distance {rejected['distance']})"
-        )
+    rejected = [d for d in duplicates if d.get("status") == "rejected"]
+    exact = next((d for d in rejected if d.get("exact")), None)
+    if exact:  # byte-identical: the one copy evidence strong enough to act on alone
         return Outcome(
             FLAGGED,
             "duplicate_of_rejected",
-            f"This is {how} of an item a moderator rejected.",
-            {"duplicate_of": rejected["id"], "distance": rejected["distance"]},
+            "This is an exact copy of an item a moderator rejected.",
+            {"duplicate_of": exact["id"], "distance": 0},
         )
 
     for rule in rules:
@@ -81,6 +80,16 @@ def decide(
             REVIEW,
             "classifier_error",
             f"The classifier ({names}) failed, so a person will look at this item.",
+        )
+    if rejected:  # a near copy: weaker evidence, so a person decides (and no strike)
+        near = rejected[0]
+        return Outcome(
+            REVIEW,
+            "near_copy_of_rejected",
+            "This looks like a near copy of an item a moderator rejected "
+            f"({near['votes']} of {near['eligible']} hash voters agreed), so a person will "
+            "check it.",
+            {"duplicate_of": near["id"], "distance": near["distance"]},
         )
     for rule in rules:
         score = scores.get(rule.name, 0.0)

@@ -72,7 +72,7 @@ def analyse_item(item_id: int, request_id: str | None = None) -> Analysis | None
         timings["decode_hash"] = _ms(t)
         if fp is not None and "match" in kind.stages:
             t = time.perf_counter()
-            duplicates = find_duplicates(item, fp, policy.near_duplicate_distance)
+            duplicates = find_duplicates(item, fp, policy)
             bank = vote(fp, policy)
             timings["match"] = _ms(t)
         if "classify" in kind.stages:

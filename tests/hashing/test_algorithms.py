@@ -17,9 +17,11 @@ from hashing.algorithms import (
     fingerprint,
     grey_source,
     hash_source,
+    informative,
     names,
     prepare,
 )
+from tests.images import low_detail
 from uploads.kinds import open_for_hashing
 
 VOTERS = names("image")
@@ -113,7 +115,8 @@ def test_fingerprint_shape_and_agreement(photos):
     image = photos["coffee"]
     fp = fingerprint(image)
     assert set(fp) == {*VOTERS, "quality", "mirror"}
-    assert set(fp["quality"]) == {"pdq"} and 0 <= fp["quality"]["pdq"] <= 100
+    assert set(fp["quality"]) == set(VOTERS)
+    assert all(0 <= q <= 100 for q in fp["quality"].values())
     assert set(fp["mirror"]) == set(VOTERS)
     for name in VOTERS:
         assert fp[name] == ALGORITHMS[name].compute(image)
@@ -245,3 +248,17 @@ def test_unrelated_photographs_are_far_apart(prints):
                 assert hamming(prints[a][voter], prints[b][voter]) >= 20, (a, b, voter)
                 assert hamming(prints[a][voter], prints[b]["mirror"][voter]) >= 16
             assert hamming(prints[a]["pdq"], prints[b]["pdq"]) >= 100
+
+
+@pytest.mark.parametrize("name", list(low_detail()))
+def test_hashes_of_low_detail_pictures_abstain(name):
+    fp = fingerprint(low_detail()[name])
+    speaking = [n for n in VOTERS if informative(fp, n)]
+    # A gradient's mean is still a fair split (aHash); nothing else may speak for them.
+    assert set(speaking) <= ({"ahash"} if "gradient" in name else set()), speaking
+
+
+def test_every_photo_keeps_at_least_three_voters(photos):
+    for name, image in photos.items():
+        fp = fingerprint(image)
+        assert sum(informative(fp, n) for n in VOTERS) >= 3, name

@@ -77,14 +77,29 @@ def test_an_unreadable_reference_refuses_the_whole_batch(bank, jpeg):
     )
 
 
-def test_a_featureless_reference_gets_no_pdq_entry(bank):
+def test_a_featureless_reference_is_refused_with_a_reason(bank):
     from PIL import Image
 
     from tests.conftest import encode
 
     flat = encode(Image.new("RGB", (200, 200), (120, 120, 120)), "PNG")
-    (content,) = services.add_images(bank, [("grey.png", flat)])["added"]
-    assert set(entries_of(content)) == {"ahash", "dhash", "phash", "mhash"}
+    with pytest.raises(services.BankError, match="“grey.png” has too little detail"):
+        services.add_images(bank, [("grey.png", flat)])
+    assert not BankContent.objects.exists()
+
+
+def test_a_gradient_reference_keeps_only_the_hashes_that_say_something(bank):
+    """A smooth gradient: aHash and PDQ carry information, dHash/pHash/median hash do not."""
+    import numpy as np
+    from PIL import Image
+
+    from tests.conftest import encode
+
+    ramp = np.tile(np.linspace(0, 255, 320), (240, 1)).astype(np.uint8)
+    (content,) = services.add_images(bank, [("ramp.png", encode(Image.fromarray(ramp), "PNG"))])[
+        "added"
+    ]
+    assert set(entries_of(content)) == {"ahash"}  # PDQ rates it 44: below its 50 too
 
 
 # -- reviewed items ---------------------------------------------------------------------

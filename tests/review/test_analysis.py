@@ -8,6 +8,7 @@ from review import pipeline
 from review.classifiers import Classifier, ClassifierError, registry
 from review.models import Analysis
 from tests.conftest import encode
+from tests.images import low_detail
 from uploads.intake import ingest_bytes
 from uploads.models import MediaItem
 
@@ -32,16 +33,26 @@ def test_an_exact_copy_of_a_rejected_item_is_flagged_and_counts_a_strike(uploade
     assert strike.item == again and strike.resulting_status == Author.Status.WARNED
 
 
-def test_a_resized_recompressed_copy_of_a_rejected_item_is_a_near_duplicate(uploader, photo):
+def test_a_resized_recompressed_copy_of_a_rejected_item_goes_to_a_person(uploader, photo):
+    """A near copy is weaker evidence than a byte-identical one: review, no strike."""
     original = photo("chelsea")
     first = ingest(encode(original, quality=92), uploader)
     MediaItem.objects.filter(pk=first.pk).update(status=MediaItem.Status.REJECTED)
     copy = original.resize((original.width // 2, original.height // 2))
     again = ingest(encode(copy, quality=45), uploader)
-    assert again.reason == "duplicate_of_rejected"
-    assert again.duplicate_of == first and 0 <= again.duplicate_distance <= 6
+    assert (again.status, again.reason) == (MediaItem.Status.REVIEW, "near_copy_of_rejected")
+    assert "hash voters agreed" in again.reason_text and "strike" not in again.reason_text
+    assert again.duplicate_of == first
     dup = again.matches["duplicates"][0]
     assert dup["id"] == str(first.uuid) and dup["exact"] is False
+    assert dup["votes"] >= dup["quorum"] >= 3 and set(dup["voters"]) <= {
+        "ahash",
+        "dhash",
+        "phash",
+        "mhash",
+        "pdq",
+    }
+    assert not Strike.objects.filter(author__user=uploader).exists()
 
 
 def test_a_mirrored_copy_is_found_too(uploader, photo):
@@ -49,7 +60,43 @@ def test_a_mirrored_copy_is_found_too(uploader, photo):
     first = ingest(encode(original), uploader)
     MediaItem.objects.filter(pk=first.pk).update(status=MediaItem.Status.REJECTED)
     again = ingest(encode(original.transpose(Image.Transpose.FLIP_LEFT_RIGHT)), uploader)
-    assert again.reason == "duplicate_of_rejected"
+    assert again.reason == "near_copy_of_rejected" and again.duplicate_of == first
+
+
+def test_a_five_percent_crop_of_a_rejected_item_is_still_found(uploader, photo):
+    """pHash alone put it at distance 10 (the old limit was 6); the voters together agree."""
+    original = photo("astronaut")
+    first = ingest(encode(original), uploader)
+    MediaItem.objects.filter(pk=first.pk).update(status=MediaItem.Status.REJECTED)
+    w, h = original.size
+    cropped = original.crop((int(w * 0.025), int(h * 0.025), int(w * 0.975), int(h * 0.975)))
+    again = ingest(encode(cropped, quality=80), uploader)
+    assert again.reason == "near_copy_of_rejected" and again.duplicate_of == first
+
+
+def test_one_rejected_blank_image_strikes_nobody_else(uploader, outsider):
+    """Regression: after one plain black image was rejected, every low-detail upload was
+    flagged as its "near copy (distance 0)" with a strike; three banned an account."""
+    black = ingest(encode(Image.new("RGB", (640, 480))), outsider)
+    MediaItem.objects.filter(pk=black.pk).update(status=MediaItem.Status.REJECTED)
+    for name, picture in low_detail().items():
+        if name == "black":
+            continue
+        item = ingest(encode(picture), uploader, name=f"{name}.jpg")
+        assert item.reason not in ("duplicate_of_rejected", "near_copy_of_rejected"), name
+        assert item.duplicate_of is None and item.matches["duplicates"] == [], name
+    assert not Strike.objects.filter(author__user=uploader).exists()
+    assert Author.objects.get(user=uploader).status == Author.Status.OK
+
+
+def test_low_detail_uploads_do_not_group_together_in_the_queue(uploader, policy):
+    from review.models import QueueEntry
+
+    policy.categories.filter(name="explicit").update(review_at=0.0)  # all go to a person
+    for name, picture in low_detail().items():
+        ingest(encode(picture), uploader, name=f"{name}.jpg")
+    keys = list(QueueEntry.objects.values_list("group_key", flat=True))
+    assert len(keys) == len(low_detail()) and set(keys) == {None}
 
 
 def test_a_copy_of_an_approved_item_reuses_the_approval(uploader, jpeg):

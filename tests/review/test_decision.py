@@ -46,11 +46,30 @@ def test_a_confident_flag_from_a_working_provider_wins_over_another_providers_er
     assert out.outcome == "flagged"
 
 
-def test_a_duplicate_of_a_rejected_item_is_flagged_before_any_model(pol):
-    dups = [{"id": "abc", "distance": 3, "exact": False, "status": "rejected"}]
+def test_an_exact_copy_of_a_rejected_item_is_flagged_before_any_model(pol):
+    dups = [{"id": "abc", "distance": 0, "exact": True, "status": "rejected"}]
     out = decide(scores={"explicit": 0.0}, rules=pol, duplicates=dups)
     assert (out.outcome, out.reason) == ("flagged", "duplicate_of_rejected")
+    assert out.details == {"duplicate_of": "abc", "distance": 0}
+
+
+def test_a_near_copy_of_a_rejected_item_goes_to_a_person_unless_a_model_flags_it(pol):
+    dups = [
+        {
+            "id": "abc",
+            "distance": 3,
+            "exact": False,
+            "status": "rejected",
+            "votes": 4,
+            "eligible": 5,
+        }
+    ]
+    out = decide(scores={"explicit": 0.0}, rules=pol, duplicates=dups)
+    assert (out.outcome, out.reason) == ("review", "near_copy_of_rejected")
+    assert "4 of 5 hash voters agreed" in out.text
     assert out.details == {"duplicate_of": "abc", "distance": 3}
+    flagged = decide(scores={"explicit": 0.9}, rules=pol, duplicates=dups)
+    assert flagged.reason == "explicit_flagged"
 
 
 def test_a_duplicate_of_an_approved_item_passes_unless_a_classifier_objects(pol):
