@@ -25,8 +25,9 @@ from .algorithms import ALGORITHMS, Signal
 from .matcher import producing_voters, quorum_for
 from .models import Fingerprint
 
-# Candidates checked by the vote at most, those found by the most voters first.
-MAX_CANDIDATES = 200
+# Candidates checked by the vote at most, those found by the most voters first (30: what the
+# single-hash check looked at before, so a popular picture costs no more than it did).
+MAX_CANDIDATES = 30
 
 LOOKBACK = timedelta(minutes=2)
 
@@ -117,13 +118,15 @@ def find_duplicates(item, fp: dict, policy, limit: int = 10) -> list[dict]:
             continue
         found[pk] = {"pk": pk, "exact": False, **tally}
     near = [pk for pk, d in found.items() if not d["exact"]]
-    statuses = dict(decided.filter(pk__in=near).values_list("pk", "status"))
-    uuids = dict(decided.filter(pk__in=near).values_list("pk", "uuid"))
+    known = {
+        pk: (uuid, status)
+        for pk, uuid, status in decided.filter(pk__in=near).values_list("pk", "uuid", "status")
+    }
     for pk in near:
-        if pk not in statuses:
+        if pk not in known:
             del found[pk]  # still processing, or gone
             continue
-        found[pk].update(id=str(uuids[pk]), status=statuses[pk])
+        found[pk].update(id=str(known[pk][0]), status=known[pk][1])
     # Exact first, then most votes, then nearest; human decisions first among equals.
     human = {"rejected": 0, "approved": 1}
     ordered = sorted(

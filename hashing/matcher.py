@@ -43,6 +43,19 @@ class VoterSetting:
 
 
 @dataclass(frozen=True)
+class VotingRules:
+    """The policy's matching settings read once, for the several votes of one analysis
+    (banks and past items); satisfies the same contract as the policy."""
+
+    voters: dict[str, VoterSetting]
+    quorum: int = 0
+    mirror_aware: bool = True
+
+    def voter_settings(self) -> dict[str, VoterSetting]:
+        return self.voters
+
+
+@dataclass(frozen=True)
 class MatcherState:
     """One immutable build: the index plus, per entry id, its content, bank and kind."""
 

@@ -6,7 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from hashing.algorithms import ALGORITHMS
-from hashing.matcher import VoterSetting
+from hashing.matcher import VoterSetting, VotingRules
 
 from .categories import DEFAULT_CATEGORIES, CategoryRule, LabelMap, sort_rules
 from .classifiers.registry import PROVIDERS, provider_class
@@ -160,6 +160,9 @@ class Policy(models.Model):
             )
         }
         return {name: rows[name] for name in ALGORITHMS if name in rows}
+
+    def voting_rules(self) -> VotingRules:
+        return VotingRules(self.voter_settings(), self.quorum, self.mirror_aware)
 
     def category_rules(self, media_kind: str | None = None) -> list[CategoryRule]:
         """The categories (of one kind), most severe first: what decide() reads."""

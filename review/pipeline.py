@@ -72,8 +72,9 @@ def analyse_item(item_id: int, request_id: str | None = None) -> Analysis | None
         timings["decode_hash"] = _ms(t)
         if fp is not None and "match" in kind.stages:
             t = time.perf_counter()
-            duplicates = find_duplicates(item, fp, policy)
-            bank = vote(fp, policy)
+            voting = policy.voting_rules()  # one read of the voter rows for both votes
+            duplicates = find_duplicates(item, fp, voting)
+            bank = vote(fp, voting)
             timings["match"] = _ms(t)
         if "classify" in kind.stages:
             t = time.perf_counter()
