@@ -73,6 +73,7 @@ def decide(
                 FLAGGED,
                 f"{rule.name}_flagged",
                 f"{rule.label} content detected ({_pct(score)}; flagged at {_pct(rule.flag_at)}).",
+                {"category": rule.name},
             )
     if classifier_errors:
         names = ", ".join(sorted(classifier_errors))
@@ -99,6 +100,7 @@ def decide(
                 f"{rule.name}_for_review",
                 f"Possibly {rule.label.lower()} ({_pct(score)}; "
                 f"review from {_pct(rule.review_at)}).",
+                {"category": rule.name},
             )
     if bank and bank.get("allowed") and bank.get("blocked"):
         return Outcome(

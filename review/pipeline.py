@@ -98,10 +98,35 @@ def analyse_item(item_id: int, request_id: str | None = None) -> Analysis | None
         outcome = Outcome(
             REVIEW, "analysis_error", "The automatic analysis failed, so a person will look at it."
         )
-    category, confidence = overall_class(scores, rules) if scores else ("", None)
+    category, confidence = shown_class(outcome, scores, rules)
     timings["total"] = _ms(started)
     found = Findings(fp, duplicates, bank, results, errors, scores, category, confidence)
     return _record(item, request_id, policy, found, outcome, timings)
+
+
+# Outcomes decided by a match, not by a model's score: the badge would only mislead.
+MATCH_REASONS = {
+    "bank_match",
+    "duplicate_of_rejected",
+    "near_copy_of_rejected",
+    "allow_listed",
+    "duplicate_of_approved",
+}
+
+
+def shown_class(outcome: Outcome, scores: dict, rules) -> tuple[str, float | None]:
+    """The class badge, truthful about what drove the outcome.
+
+    A category's rule: that category and its score (never "neutral 65 %" on an item held
+    as possibly explicit). A match (bank, copy of a decided item): no class at all, the
+    reason says it. Otherwise the overall class.
+    """
+    if outcome.details.get("category") in scores:
+        name = outcome.details["category"]
+        return name, scores[name]
+    if outcome.reason in MATCH_REASONS or not scores:
+        return "", None
+    return overall_class(scores, rules)
 
 
 @dataclass(frozen=True)

@@ -163,3 +163,24 @@ def test_items_stuck_in_processing_are_analysed_again(uploader, jpeg):
     assert requeue_stuck_items() == 1  # eager in tests: analysed right away
     item.refresh_from_db()
     assert item.status == MediaItem.Status.PASSED
+
+
+def test_the_class_badge_names_what_held_the_item(uploader, jpeg, policy):
+    """Regression: "neutral 65 %" on an item held as possibly explicit."""
+    policy.categories.filter(name="explicit").update(review_at=0.0)
+    held = ingest(jpeg("coffee"), uploader)
+    assert held.reason == "explicit_for_review"
+    assert (held.category, held.confidence) == ("explicit", held.scores["explicit"])
+
+
+def test_a_bank_match_shows_no_model_class(uploader, jpeg):
+    """Regression: "neutral 100 %" on an item blocked by a bank match."""
+    from hashing import services
+
+    bank = services.create_bank("known bad")
+    services.add_images(bank, [("cat.jpg", jpeg("chelsea"))])
+    blocked = ingest(jpeg("chelsea", quality=50), uploader)
+    assert blocked.reason == "bank_match"
+    assert (blocked.category, blocked.confidence) == ("", None)
+    clean = ingest(jpeg("rocket"), uploader)
+    assert clean.reason == "clean" and clean.category == "neutral"
