@@ -23,7 +23,7 @@ class ReviewConfig(AppConfig):
         def seed_policy(sender, **kwargs):
             """Every migrate (and a test database's flush) makes the policy rows that are
             missing: a voter per registered algorithm, default categories and labels."""
-            Policy.current().seed_defaults()
+            Policy.objects.get_or_create(pk=1)[0].seed_defaults()
 
         user_logged_out.connect(
             release_claims_at_logout, dispatch_uid="review.release_at_logout", weak=False

@@ -149,8 +149,9 @@ def _record(item, request_id, policy, found: Findings, outcome, timings) -> Anal
         locked = MediaItem.objects.select_for_update().filter(pk=item.pk).first()
         if locked is None or locked.status != MediaItem.Status.PROCESSING:
             return None  # deleted meanwhile, or analysed by a concurrent run
+        hashes = fingerprint_hex(found.fp)  # once: the rows and the audit record share it
         if found.fp is not None:
-            store_fingerprint(locked, found.fp)
+            store_fingerprint(locked, hashes)
         dup = next(
             (d for d in found.duplicates if d["id"] == outcome.details.get("duplicate_of")), None
         )
@@ -185,7 +186,7 @@ def _record(item, request_id, policy, found: Findings, outcome, timings) -> Anal
             item=locked,
             source=locked.source,
             author_id=locked.author_id,
-            hashes=fingerprint_hex(found.fp),
+            hashes=hashes,
             matches=matches,
             scores=found.scores,
             raw={r.provider: r.raw for r in found.results},
@@ -200,7 +201,7 @@ def _record(item, request_id, policy, found: Findings, outcome, timings) -> Anal
     return analysis
 
 
-def store_fingerprint(item: MediaItem, fp: dict) -> None:
+def store_fingerprint(item: MediaItem, hexes: dict) -> None:
     """One row per algorithm (replacing any earlier rows).
 
     Mirrored variants are not stored: every lookup searches the query's mirror against
@@ -208,12 +209,11 @@ def store_fingerprint(item: MediaItem, fp: dict) -> None:
     flip), and writing them cost 8 % of 2-process throughput on SQLite (docs/benchmarks.md).
     They stay in the analysis record.
     """
-    hexes = fingerprint_hex(fp)
-    quality = hexes.pop("quality")
-    hexes.pop("mirror", None)
+    quality = hexes.get("quality", {})
     rows = [
         Fingerprint(item=item, algorithm=name, value=value, quality=quality.get(name))
         for name, value in hexes.items()
+        if name not in ("quality", "mirror")
     ]
     Fingerprint.objects.filter(item=item).delete()
     Fingerprint.objects.bulk_create(rows)
