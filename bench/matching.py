@@ -31,8 +31,8 @@ if str(ROOT) not in sys.path:  # run as a script: make the project importable
 
 from hashing.index import MatchIndex  # noqa: E402
 
-VOTERS64 = ("ahash", "dhash", "phash", "mhash")
-THRESHOLDS = {"ahash": 10, "dhash": 10, "phash": 10, "mhash": 10, "pdq": 31}
+VOTERS64 = ("ahash", "dhash", "phash_simple", "phash")
+THRESHOLDS = {"ahash": 10, "dhash": 10, "phash_simple": 10, "phash": 10, "pdq": 31}
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -140,7 +140,8 @@ class SqlScan:
         self.conn.execute("CREATE UNLOGGED TABLE bench_hashes (id bigint, hash bigint)")
         self.conn.execute(
             "CREATE UNLOGGED TABLE bench_fingerprints (id bigint, ahash bigint, dhash bigint,"
-            " phash bigint, mhash bigint, pdq0 bigint, pdq1 bigint, pdq2 bigint, pdq3 bigint)"
+            " phash_simple bigint, phash bigint,"
+            " pdq0 bigint, pdq1 bigint, pdq2 bigint, pdq3 bigint)"
         )
         with self.conn.cursor() as cur:
             narrow = "".join(f"{i}\t{h}\n" for i, h in zip(ids, cols[0]))

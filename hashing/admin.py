@@ -153,21 +153,19 @@ class BankAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
+            samples = [(f.name, f.read()) for f in form.cleaned_data["samples"]]
             try:
-                result = services.import_hash_list(
-                    bank, text, actor=request.user, source_name=upload.name
+                report = services.import_hash_list(
+                    bank, text, actor=request.user, source_name=upload.name, samples=samples
                 )
             except UnicodeDecodeError:
                 form.add_error("file", "The file is not UTF-8 text.")
             except services.BankError as exc:
                 form.add_error("file", str(exc))
             else:
-                self.message_user(
-                    request,
-                    f"Imported {result['added_entries']} hash(es) into “{bank.name}”; "
-                    f"{result['skipped']} already there.",
-                    messages.SUCCESS,
-                )
+                # A label the hashes seem to contradict is worth more than a green tick.
+                level = messages.WARNING if report.warnings else messages.SUCCESS
+                self.message_user(request, f"“{bank.name}”: {report.summary()}", level)
                 return self._back(bank)
         return self._render(
             request, bank, "import.html", f"Import a hash list into {bank.name}", form

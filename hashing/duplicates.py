@@ -3,8 +3,10 @@
 A past item is a near copy when a quorum of the policy's voters agree on it, exactly as a
 bank content is matched (hashing.matcher): each voter within its own threshold, plain or
 mirrored, and only voters whose hashes say something on both sides count (a flat or
-gradient picture's hashes abstain). One hash alone never makes a copy: a single 64-bit
-hash made every blank, dark or gradient upload a "distance 0" copy of every other.
+gradient picture's hashes abstain); with fewer of them than a full quorum, the strict rule
+(a horizontal gradient was a "near copy" of a scanned page on aHash alone, distance 1).
+One hash alone never makes a copy: a single 64-bit hash made every blank, dark or
+gradient upload a "distance 0" copy of every other.
 
 Candidates come from in-memory indexes of the 64-bit voters' plain hashes, one per
 algorithm, kept per process. Each is append-only: a lookup first loads the fingerprints
@@ -22,7 +24,7 @@ from django.utils import timezone
 from uploads.models import MediaItem
 
 from .algorithms import ALGORITHMS, Signal
-from .matcher import producing_voters, quorum_for
+from .matcher import full_quorum, producing_voters, quorum_for, strict_limits
 from .models import Fingerprint
 
 # Candidates checked by the vote at most, those found by the most voters first (30: what the
@@ -127,18 +129,21 @@ def find_duplicates(item, fp: dict, policy, limit: int = 10) -> list[dict]:
             del found[pk]  # still processing, or gone
             continue
         found[pk].update(id=str(known[pk][0]), status=known[pk][1])
-    # Exact first, then most votes, then nearest; human decisions first among equals.
-    human = {"rejected": 0, "approved": 1}
-    ordered = sorted(
-        found.values(),
-        key=lambda d: (
-            not d["exact"],
-            -(d["votes"] or 0),
-            sum(d["voters"].values()),
-            human.get(d["status"], 2),
-        ),
+    return sorted(found.values(), key=strength)[:limit]
+
+
+_HUMAN = {"rejected": 0, "approved": 1}
+
+
+def strength(duplicate: dict) -> tuple:
+    """Sort key, strongest first: exact, then most votes, then nearest; human decisions
+    first among equals."""
+    return (
+        not duplicate["exact"],
+        -(duplicate["votes"] or 0),
+        sum(duplicate["voters"].values()),
+        _HUMAN.get(duplicate["status"], 2),
     )
-    return ordered[:limit]
 
 
 def _near(item, fp: dict, policy) -> dict[int, dict]:
@@ -166,18 +171,31 @@ def _near(item, fp: dict, policy) -> dict[int, dict]:
     ).values_list("item_id", "algorithm", "value", "quality")
     for pk, name, value, quality in rows:
         stored.setdefault(pk, {})[name] = (int(value, 16), quality)
+    full, strict = full_quorum(fp, policy), strict_limits(fp, voters)
     out = {}
     for pk, hashes in stored.items():
-        votes, eligible = {}, 0
-        for name, (value, quality) in hashes.items():
-            algorithm, setting = ALGORITHMS[name], voters[name]
-            if not algorithm.informative(Signal(value, quality)):
-                continue  # the past item's hash says nothing: no vote either way
-            eligible += setting.weight
+        able = {
+            name: (value, quality)
+            for name, (value, quality) in hashes.items()
+            # the past item's hash says nothing: no vote either way
+            if ALGORITHMS[name].informative(Signal(value, quality))
+        }
+        limits = {name: voters[name].threshold for name in able}
+        if sum(voters[name].weight for name in able) < full:
+            # Too few voters for agreement (the bank's strict rule, hashing.matcher): each
+            # vote must be close alone, on hashes of full quality on both sides.
+            limits = {
+                name: strict[name]
+                for name, (value, quality) in able.items()
+                if name in strict and ALGORITHMS[name].strict_informative(Signal(value, quality))
+            }
+        votes, eligible = {}, sum(voters[name].weight for name in limits)
+        for name, limit in limits.items():
+            algorithm, value = ALGORITHMS[name], able[name][0]
             distance = algorithm.distance(fp[name], value)
             if mirror.get(name) is not None:
                 distance = min(distance, algorithm.distance(mirror[name], value))
-            if distance <= setting.threshold:
+            if distance <= limit:
                 votes[name] = distance
         weight = sum(voters[name].weight for name in votes)
         quorum = quorum_for(policy, eligible) if eligible else 1

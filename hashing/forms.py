@@ -2,6 +2,7 @@ from django import forms
 from django.conf import settings
 
 from .models import Bank
+from .services import MAX_SAMPLES
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -17,6 +18,8 @@ class MultipleImageField(forms.FileField):
 
     def clean(self, data, initial=None):
         single = super().clean
+        if not data and not self.required:
+            return []
         if isinstance(data, list | tuple):
             return [single(d, initial) for d in data]
         return [single(data, initial)]
@@ -42,7 +45,15 @@ class HashListForm(forms.Form):
     file = forms.FileField(
         label="Hash list (CSV)",
         help_text="hash_type,hash_value[,note[,content]] per line; hash_type is one of "
-        "ahash, dhash, phash, mhash, pdq. PDQ as 64 hex characters.",
+        "ahash (imagehash.average_hash), dhash, phash (imagehash.phash), phash_simple "
+        "(imagehash.phash_simple), pdq. PDQ as 64 hex characters.",
+    )
+    samples = MultipleImageField(
+        label="Check with sample images",
+        required=False,
+        help_text=f"Optional, at most {MAX_SAMPLES}: pictures the list is known to contain. "
+        "Each is hashed with every algorithm and compared with the list, then discarded; "
+        "an import whose labels do not fit them is refused, naming the label that does.",
     )
 
 

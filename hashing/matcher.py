@@ -14,6 +14,15 @@ majority of their weight, or the policy's N capped at their weight. So a referen
 needs 3 of 5 by default, while a PDQ-only hash list, as ThreatExchange and HMA share them,
 blocks on its one voter.
 
+The strict rule: a content with fewer voters able to vote than a full set's quorum needs
+(a hash list without its content column makes one hash per content; a flat upload leaves
+few voters) cannot lean on agreement, so each of its votes must be close on its own:
+within the algorithm's ``strict_threshold`` (at most the voter's threshold) and on a
+query hash of full quality (``strict_informative``); voters without a strict threshold
+(aHash) neither vote nor count there. Before it, one aHash or phash_simple within 8 bits
+blocked a radial gradient as "1 of 1 hash voters agreed"; PDQ alone keeps its 31 and its
+quality 50, as ThreatExchange and HMA use it. The numbers are in hashing.algorithms.
+
 The policy is read through a small contract (``quorum``, ``mirror_aware`` and
 ``voter_settings() -> {algorithm: VoterSetting}``), so this module does not depend on the
 review app that keeps the policy.
@@ -27,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .algorithms import ALGORITHMS, informative
+from .algorithms import ALGORITHMS, Signal, informative
 from .index import MatchIndex, hashes_from_hex
 from .models import Bank, BankEntry, BankVersion
 
@@ -193,12 +202,85 @@ def producing_voters(fp: dict, policy) -> dict[str, VoterSetting]:
     }
 
 
+def full_quorum(fp: dict, policy) -> int:
+    """The quorum of a content with a hash of every enabled voter of the fingerprint's kind
+    (whether or not this query's hashes are informative): 3 of 5 by default."""
+    weight = sum(
+        setting.weight
+        for name, setting in policy.voter_settings().items()
+        if name in ALGORITHMS and fp.get(name) is not None
+    )
+    return quorum_for(policy, weight) if weight else 1
+
+
+def strict_limit(name: str, setting: VoterSetting) -> int | None:
+    """The largest distance at which a voter counts under the strict rule (None: never)."""
+    strict = ALGORITHMS[name].strict_threshold
+    return None if strict is None else min(setting.threshold, strict)
+
+
+def strict_limits(fp: dict, voters: dict[str, VoterSetting]) -> dict[str, int]:
+    """{voter: largest distance} for votes under the strict rule: voters with a strict
+    threshold whose query hash is of full quality."""
+    quality = fp.get("quality") or {}
+    limits = {}
+    for name, setting in voters.items():
+        limit = strict_limit(name, setting)
+        signal = Signal(fp[name], quality.get(name))
+        if limit is not None and ALGORITHMS[name].strict_informative(signal):
+            limits[name] = limit
+    return limits
+
+
+def default_rules() -> VotingRules:
+    """The rules of a policy nobody has edited: every algorithm at its default threshold,
+    weight 1, a majority (what an import describes; the policy lives in review)."""
+    return VotingRules({n: VoterSetting(a.default_threshold) for n, a in ALGORITHMS.items()})
+
+
+@dataclass(frozen=True)
+class ContentRule:
+    """How a content holding hashes of `algorithms` is voted on (every query hash
+    informative): which voters count, each within which distance, and the weight needed
+    among them (0: it can never block). `full`: the quorum of a complete reference."""
+
+    algorithms: tuple[str, ...]
+    full: int
+    strict: bool
+    limits: dict[str, int]
+    weight: int
+    needed: int
+
+
+def content_rule(algorithms, rules) -> ContentRule:
+    """The rule ``vote`` applies to a content of these algorithms, as a value to show."""
+    settings = rules.voter_settings()
+    known = [n for n in algorithms if n in ALGORITHMS]
+    kinds = {ALGORITHMS[n].media_kind for n in known}
+    kind_weight = sum(
+        s.weight
+        for n, s in settings.items()
+        if n in ALGORITHMS and ALGORITHMS[n].media_kind in kinds
+    )
+    full = quorum_for(rules, kind_weight) if kind_weight else 1
+    able = [n for n in known if n in settings]
+    strict = sum(settings[n].weight for n in able) < full
+    if strict:
+        limits = {n: t for n in able if (t := strict_limit(n, settings[n])) is not None}
+    else:
+        limits = {n: settings[n].threshold for n in able}
+    weight = sum(settings[n].weight for n in limits)
+    needed = quorum_for(rules, weight) if weight else 0
+    return ContentRule(tuple(algorithms), full, strict, limits, weight, needed)
+
+
 @dataclass
 class Tally:
     """Votes for one content: {voter: (entry, distance, mirrored)} and what it needs.
 
     `weight`, `eligible` and `quorum` are vote weights (each voter's weight is 1 unless
-    the policy says otherwise, so they are usually counts of voters)."""
+    the policy says otherwise, so they are usually counts of voters). `strict`: the content
+    was short of voters, so only votes within the strict limits count."""
 
     content: int
     bank: int
@@ -206,6 +288,7 @@ class Tally:
     weight: int
     eligible: int
     quorum: int
+    strict: bool = False
 
     @property
     def reached(self) -> bool:
@@ -217,9 +300,10 @@ class Tally:
         return (not self.reached, -self.weight, distance, self.content)
 
 
-def _tally(hits: dict, state: MatcherState, kind: str, voters: dict, policy) -> Tally | None:
+def _tally(hits: dict, state: MatcherState, kind: str, voters: dict, policy, rule) -> Tally | None:
     """The deciding content of banks of `kind`: one that reached its quorum, else the
-    one closest to it (for the record)."""
+    one closest to it (for the record). `rule`: (full quorum, strict limits)."""
+    full, strict = rule
     by_content: dict[int, dict] = {}
     banks: dict[int, int] = {}
     for name, found in hits.items():
@@ -233,10 +317,16 @@ def _tally(hits: dict, state: MatcherState, kind: str, voters: dict, policy) -> 
                 votes[name] = (entry_id, int(distance), bool(mirrored))
     tallies = []
     for content_id, votes in by_content.items():
-        eligible = sum(voters[n].weight for n in state.voters_of(content_id) & voters.keys())
+        able = state.voters_of(content_id) & voters.keys()
+        short = sum(voters[n].weight for n in able) < full
+        if short:
+            able &= strict.keys()
+            votes = {n: v for n, v in votes.items() if n in able and v[1] <= strict[n]}
+        eligible = sum(voters[n].weight for n in able)
         weight = sum(voters[n].weight for n in votes)
         quorum = quorum_for(policy, eligible)
-        tallies.append(Tally(content_id, banks[content_id], votes, weight, eligible, quorum))
+        tally = Tally(content_id, banks[content_id], votes, weight, eligible, quorum, short)
+        tallies.append(tally)
     return min(tallies, key=Tally.rank, default=None)
 
 
@@ -264,20 +354,26 @@ def vote(fp: dict, policy) -> dict:
 
     Returns {"blocked", "allowed", "votes", "voters", "eligible", "quorum", "bank",
     "allow_bank", "content", "allow_votes", "allow_content", "per_voter", "thresholds",
-    "version"}. "voters": enabled voters that produced a hash; "eligible", "votes",
-    "quorum": of the deciding block content (without one, quorum is that of all voters);
-    vote weights, which are counts while every voter weighs 1.
+    "strict", "full_quorum", "strict_thresholds", "version"}. "voters": enabled voters that
+    produced a hash; "eligible", "votes", "quorum": of the deciding block content (without
+    one, quorum is that of all voters); vote weights, which are counts while every voter
+    weighs 1. "strict": the deciding block content was judged by the strict rule (fewer
+    voters able to vote on it than "full_quorum"), so only voters in "strict_thresholds"
+    ({voter: largest distance}) counted, each within its distance there.
     `per_voter` (block side): {name: {"vote", "entry", "distance", "mirrored"}}; a voter
     that matched only another content shows that entry with vote False. Allow contents
     are tallied by the same rule; "allowed" means one of them reached its quorum.
     """
+    if not isinstance(policy, VotingRules):  # the voter rows are read once per vote
+        policy = VotingRules(policy.voter_settings(), policy.quorum, policy.mirror_aware)
     voters = producing_voters(fp, policy)
     thresholds = {name: setting.threshold for name, setting in voters.items()}
     total = sum(setting.weight for setting in voters.values())
     state = matcher.state()
     hits = state.index.query(fp, thresholds, mirrored=policy.mirror_aware) if len(state) else {}
-    block = _tally(hits, state, BLOCK, voters, policy)
-    allow = _tally(hits, state, ALLOW, voters, policy)
+    rule = (full_quorum(fp, policy), strict_limits(fp, voters))
+    block = _tally(hits, state, BLOCK, voters, policy, rule)
+    allow = _tally(hits, state, ALLOW, voters, policy, rule)
     return {
         "blocked": bool(block and block.reached),
         "allowed": bool(allow and allow.reached),
@@ -292,5 +388,8 @@ def vote(fp: dict, policy) -> dict:
         "allow_content": allow.content if allow else None,
         "per_voter": _per_voter(voters, block, hits, state, BLOCK),
         "thresholds": thresholds,
+        "strict": bool(block and block.strict),
+        "full_quorum": rule[0],
+        "strict_thresholds": rule[1],
         "version": str(state.version) if state.version else None,
     }

@@ -91,6 +91,14 @@ class BankContent(models.Model):
         on_delete=models.SET_NULL,
         related_name="bank_contents",
     )
+    variant_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="variants",
+        help_text="The reference this is a rotated version of (hashing.references).",
+    )
     name = models.CharField(max_length=255, blank=True, help_text="File name of the reference.")
     sha256 = models.CharField(max_length=64, blank=True, db_index=True)
     note = models.CharField(max_length=500, blank=True)

@@ -21,19 +21,33 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from PIL import Image
 
 from moderation_site.errors import Invalid
 from uploads.kinds import open_for_hashing
 
+from . import labels, references
 from .algorithms import ALGORITHMS, UnknownAlgorithm, algorithm_named, fingerprint, informative
+from .matcher import ContentRule, content_rule, default_rules
 from .models import Bank, BankChange, BankContent, BankEntry, BankVersion
 
 CSV_HEADER = ["hash_type", "hash_value", "note", "content"]
 _HEADER_NAMES = {"hash_type", "type", "signal_type", "algorithm"}
 _HEX = re.compile(r"[0-9a-f]+")
 MAX_REPORTED_ERRORS = 10
+MAX_SAMPLES = 20  # sample pictures checked against a list's labels at most
+# Hash functions other lists name that this product does not compute: refused as what
+# they are, so nobody reads "unknown" as a typo.
+NOT_COMPUTED = {
+    "whash": "imagehash.whash, the wavelet hash",
+    "colorhash": "imagehash.colorhash",
+    "dhash_vertical": "imagehash.dhash_vertical (dhash compares across rows, this down columns)",
+    "crop_resistant_hash": "imagehash.crop_resistant_hash",
+}
+# This product's names before they became imagehash's (hashing migration 0004): a list
+# naming one of these and "phash" is an old export, in which "phash" meant phash_simple.
+FORMER_NAMES = {"mhash", "median_hash"}
 
 Progress = Callable[[int, int], None]
 
@@ -56,13 +70,19 @@ class HashRow:
 def normalise_hash(hash_type: str, value: str) -> tuple[str, str]:
     """(algorithm, lowercase hex) or ValueError saying what is wrong.
 
-    Names other lists use are accepted (``algorithm.aliases``). "phash" is deliberately an
-    alias of nothing: imagehash's phash is our median-DCT "mhash", ours the old row DCT.
+    Names are imagehash's (``phash`` is imagehash.phash, ``phash_simple``
+    imagehash.phash_simple); names other lists use are accepted (``algorithm.aliases``).
     """
     try:
         algorithm = algorithm_named(hash_type)
     except UnknownAlgorithm:
         known = ", ".join(ALGORITHMS)
+        what = NOT_COMPUTED.get(hash_type.strip().lower())
+        if what:
+            raise ValueError(
+                f"“{hash_type.strip()}” is {what}, which this product does not compute, so "
+                f"its hashes could never match (use {known})"
+            ) from None
         raise ValueError(f"unknown hash type “{hash_type.strip()[:40]}” (use {known})") from None
     text = value.strip().lower().removeprefix("0x")
     chars = algorithm.bits // 4
@@ -84,6 +104,7 @@ def parse_hash_list(lines: Iterable[str]) -> list[HashRow]:
     rows: list[HashRow] = []
     errors: list[str] = []
     seen_in_content: dict[tuple[str, str], int] = {}
+    names_used: set[str] = set()
     first = True
     for cells in reader:
         line = reader.line_num
@@ -102,6 +123,7 @@ def parse_hash_list(lines: Iterable[str]) -> list[HashRow]:
         except ValueError as exc:
             errors.append(f"line {line}: {exc}")
             continue
+        names_used.add(cells[0].lower())
         note = cells[2] if len(cells) > 2 else ""
         key = cells[3] if len(cells) > 3 else ""
         if key:
@@ -112,6 +134,14 @@ def parse_hash_list(lines: Iterable[str]) -> list[HashRow]:
                 )
                 continue
         rows.append(HashRow(line, algorithm, value, note[:500], key[:100]))
+    if "phash" in names_used and names_used & FORMER_NAMES:
+        former = sorted(names_used & FORMER_NAMES)[0]
+        raise BankError(
+            f"Nothing was imported. The list names both {former} and phash, as this "
+            "product's exports did before its names became imagehash's: there “phash” "
+            "meant imagehash.phash_simple and “mhash” imagehash.phash. Rename phash to "
+            "phash_simple, then mhash to phash, and import it again."
+        )
     if errors:
         more = len(errors) - MAX_REPORTED_ERRORS
         listed = "; ".join(errors[:MAX_REPORTED_ERRORS])
@@ -159,6 +189,21 @@ def create_bank(name: str, *, kind=Bank.Kind.BLOCK, actor=None, description="", 
 
 def fingerprint_reference(data: bytes, name: str = "") -> tuple[dict, str]:
     """Hashes of a reference picture, exactly as an upload of it would be hashed."""
+    reference = hash_reference(data, name, with_versions=False)
+    return reference.fp, reference.sha256
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A reference picture's hashes, and those of its rotated versions (hashing.references)."""
+
+    fp: dict
+    sha256: str
+    versions: tuple[tuple[str, dict], ...] = ()
+
+
+def hash_reference(data: bytes, name: str = "", *, with_versions: bool = True) -> Reference:
+    """Decode a reference picture within the upload limits and hash it (and its versions)."""
     label = f"“{name}”" if name else "The file"
     if len(data) > settings.UPLOAD_MAX_BYTES:
         raise BankError(f"{label} is larger than the upload limit.")
@@ -180,7 +225,13 @@ def fingerprint_reference(data: bytes, name: str = "") -> tuple[dict, str]:
             f"{label} has too little detail to be matched (a flat or nearly flat picture): "
             "every hash would abstain, so it could never block anything."
         )
-    return fp, hashlib.sha256(data).hexdigest()
+    versions = ()
+    if with_versions:
+        versions = tuple(
+            (how, fingerprint(version, mirrored=False))
+            for how, version in references.versions(image)
+        )
+    return Reference(fp, hashlib.sha256(data).hexdigest(), versions)
 
 
 def _entries_for(fp: dict) -> dict[str, str]:
@@ -192,11 +243,12 @@ def _entries_for(fp: dict) -> dict[str, str]:
     }
 
 
-def _add_content(bank, fp, sha256, *, source, actor, name="", note="", item=None):
+def _add_content(bank, fp, sha256, *, source, actor, name="", note="", item=None, variant_of=None):
     content = BankContent.objects.create(
         bank=bank,
         source=source,
         source_item=item,
+        variant_of=variant_of,
         name=name[:255],
         sha256=sha256,
         note=note[:500],
@@ -216,31 +268,61 @@ def _add_content(bank, fp, sha256, *, source, actor, name="", note="", item=None
     return content, entries
 
 
+def _add_reference(bank, reference: Reference, *, source, actor, name="", note="", item=None):
+    """The reference's content, and one content per rotated version that has hashes."""
+    content, entries = _add_content(
+        bank,
+        reference.fp,
+        reference.sha256,
+        source=source,
+        actor=actor,
+        name=name,
+        note=note,
+        item=item,
+    )
+    made = 0
+    for how, fp in reference.versions:
+        if _entries_for(fp):
+            _add_content(
+                bank,
+                fp,
+                "",
+                source=source,
+                actor=actor,
+                name=f"{name} ({how})"[:255],
+                note=note,
+                item=item,
+                variant_of=content,
+            )
+            made += 1
+    return content, entries, made
+
+
 def add_images(
     bank: Bank, files: Sequence[tuple[str, bytes]], *, actor=None, note: str = ""
 ) -> dict:
-    """Hash reference pictures into a bank, one content each; all or none.
+    """Hash reference pictures into a bank, one content each (and one per rotated
+    version, hashing.references); all or none.
 
     A picture already in the bank (same bytes) is skipped. Returns {"added": [contents],
-    "skipped": [names]}.
+    "skipped": [names]}; the versions hang off each added content (``variants``).
     """
-    hashed = [(name, *fingerprint_reference(data, name)) for name, data in files]
+    hashed = [(name, hash_reference(data, name)) for name, data in files]
     added, skipped = [], []
     with transaction.atomic():
         known = set(
-            BankContent.objects.filter(bank=bank, sha256__in=[h[2] for h in hashed]).values_list(
-                "sha256", flat=True
-            )
+            BankContent.objects.filter(
+                bank=bank, sha256__in=[r.sha256 for _, r in hashed]
+            ).values_list("sha256", flat=True)
         )
-        for name, fp, sha256 in hashed:
-            if sha256 in known:
+        for name, reference in hashed:
+            if reference.sha256 in known:
                 skipped.append(name)
                 continue
-            known.add(sha256)
-            content, entries = _add_content(
+            known.add(reference.sha256)
+            content, entries, versions = _add_reference(
                 bank,
-                fp,
-                sha256,
+                reference,
                 source=BankContent.Source.IMAGE,
                 actor=actor,
                 name=name,
@@ -248,9 +330,10 @@ def add_images(
             )
             detail = {
                 "name": name,
-                "sha256": sha256,
+                "sha256": reference.sha256,
                 "entries": {e.algorithm: e.value for e in entries},
-                "quality": fp.get("quality", {}),
+                "quality": reference.fp.get("quality", {}),
+                "rotated_versions": versions,
             }
             _audit(bank, BankChange.Action.IMAGES_ADDED, actor, detail, content=content)
             added.append(content)
@@ -262,27 +345,30 @@ def add_images(
 def add_item_to_bank(item, bank: Bank, *, actor=None, note: str = "") -> BankContent:
     """Put a reviewed item's picture in a bank ("add to bank" on a rejected item).
 
-    Hashed from the stored original with the same functions as uploads. Adding the same
-    picture twice returns the content already there.
+    Hashed from the stored original with the same functions as uploads, with its rotated
+    versions. Adding the same picture twice returns the content already there.
     """
     with item.file.open("rb") as fh:
         data = fh.read()
-    fp, sha256 = fingerprint_reference(data, item.original_name)
+    reference = hash_reference(data, item.original_name)
     with transaction.atomic():
-        existing = BankContent.objects.filter(bank=bank, sha256=sha256).first()
+        existing = BankContent.objects.filter(bank=bank, sha256=reference.sha256).first()
         if existing is not None:
             return existing
-        content, entries = _add_content(
+        content, entries, versions = _add_reference(
             bank,
-            fp,
-            sha256,
+            reference,
             source=BankContent.Source.REVIEW_ITEM,
             actor=actor,
             name=item.original_name,
             note=note or f"item {item.uuid}",
             item=item,
         )
-        detail = {"item": str(item.uuid), "entries": {e.algorithm: e.value for e in entries}}
+        detail = {
+            "item": str(item.uuid),
+            "entries": {e.algorithm: e.value for e in entries},
+            "rotated_versions": versions,
+        }
         _audit(bank, BankChange.Action.ITEM_ADDED, actor, detail, content=content)
         BankVersion.bump()
     return content
@@ -291,21 +377,133 @@ def add_item_to_bank(item, bank: Bank, *, actor=None, note: str = "") -> BankCon
 # -- hash lists ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class VoteGroup:
+    """`count` new references holding the same algorithms, and the rule they vote by."""
+
+    count: int
+    rule: ContentRule
+
+    def sentence(self) -> str:
+        rule, k = self.rule, len(self.rule.algorithms)
+        refs = f"{self.count:,} reference{'s' if self.count != 1 else ''}"
+        hashes = "one hash" if k == 1 else f"{k} hashes"
+        head = f"{refs} with {hashes} each ({', '.join(rule.algorithms)})"
+        if not rule.strict:
+            return f"{head}; {rule.needed} of {rule.weight} needed"
+        if not rule.limits:
+            return (
+                f"{head}: fewer than the {rule.full} a quorum needs, and these never block "
+                "alone (a lone aHash matches plain gradients), so they can block nothing "
+                "until a content column groups each picture's hashes"
+            )
+        within = ", ".join(f"{name} within {limit}" for name, limit in rule.limits.items())
+        if k == 1:
+            (limit,) = rule.limits.values()
+            return (
+                f"{head}; each blocks alone only within distance {limit}, never on a "
+                "low-detail upload"
+            )
+        ignored = [name for name in rule.algorithms if name not in rule.limits]
+        text = (
+            f"{head}: fewer than the {rule.full} a quorum needs, so {rule.needed} of "
+            f"{rule.weight} needed ({within}), never on a low-detail upload"
+        )
+        return text + (f"; {', '.join(ignored)} not counted" if ignored else "")
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import added, how its new references will vote, and what the label checks
+    (hashing.labels) found: the admin's message and the audit's detail."""
+
+    file: str
+    rows: int
+    added_entries: int
+    added_contents: int
+    skipped: int
+    groups: tuple[VoteGroup, ...] = ()
+    warnings: tuple[str, ...] = ()  # labels the hashes seem to contradict
+    checks: tuple[str, ...] = ()  # what the sample pictures showed
+
+    def summary(self) -> str:
+        """One paragraph: "Imported 120 hashes as 120 references with one hash each ..."."""
+        entries = f"{self.added_entries:,} hash{'es' if self.added_entries != 1 else ''}"
+        if not self.groups:
+            text = f"Imported no new hashes ({self.rows:,} rows)."
+        elif len(self.groups) == 1:
+            text = f"Imported {entries} as {self.groups[0].sentence()}."
+        else:
+            listed = "; ".join(g.sentence() for g in self.groups)
+            text = f"Imported {entries} as {self.added_contents:,} references: {listed}."
+        if self.skipped:
+            text += f" {self.skipped:,} already there."
+        return " ".join([text, *self.warnings, *self.checks])
+
+    def detail(self) -> dict:
+        return {
+            "file": self.file,
+            "rows": self.rows,
+            "added_entries": self.added_entries,
+            "added_contents": self.added_contents,
+            "skipped": self.skipped,
+            "votes": [g.sentence() for g in self.groups],
+            "warnings": list(self.warnings),
+            "checks": list(self.checks),
+        }
+
+
+def _vote_groups(groups: Sequence[Sequence[HashRow]], rules) -> tuple[VoteGroup, ...]:
+    """New references by the algorithms they hold (registry order), largest group first."""
+    order = {name: i for i, name in enumerate(ALGORITHMS)}
+    counts: dict[tuple[str, ...], int] = {}
+    for group in groups:
+        key = tuple(sorted({r.algorithm for r in group}, key=lambda n: order.get(n, 99)))
+        counts[key] = counts.get(key, 0) + 1
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return tuple(VoteGroup(count, content_rule(key, rules)) for key, count in ranked)
+
+
+def check_labels(rows: Sequence[HashRow], samples: Sequence[tuple[str, bytes]] = ()):
+    """(warnings, checks) about whether the rows' labels fit their hashes (hashing.labels).
+
+    Raises BankError when sample pictures show a label wrong: a list that would import
+    "successfully" and never match is refused, naming the label that fits.
+    """
+    if len(samples) > MAX_SAMPLES:
+        raise BankError(f"At most {MAX_SAMPLES} sample pictures, not {len(samples)}.")
+    by_label: dict[str, list[int]] = {}
+    for row in rows:
+        by_label.setdefault(row.algorithm, []).append(int(row.value, 16))
+    fps = [fingerprint_reference(data, name)[0] for name, data in samples]
+    verdicts = labels.sample_verdicts(by_label, fps)
+    wrong = [v.sentence() for v in verdicts if v.mislabelled]
+    if wrong:
+        raise BankError("Nothing was imported. " + " ".join(wrong))
+    return labels.balance_warnings(by_label), [v.sentence() for v in verdicts]
+
+
 def import_hash_list(
     bank: Bank,
     lines: Iterable[str],
     *,
     actor=None,
     source_name: str = "",
+    samples: Sequence[tuple[str, bytes]] = (),
+    rules=None,
     progress: Progress | None = None,
     batch_size: int = 2000,
-) -> dict:
-    """Parse and add a CSV hash list in one transaction: every row or none.
+) -> ImportReport:
+    """Parse, check and add a CSV hash list in one transaction: every row or none.
 
     A row whose hash is already in the bank is skipped (so a list can be re-imported);
-    a content group is skipped only when all its hashes are. Returns counts.
+    a content group is skipped only when all its hashes are. `samples`: (name, bytes) of
+    pictures known to be in the list, to check its labels (``check_labels``); hashed and
+    dropped. `rules`: the policy's voting rules (the matcher's contract) the report
+    describes; by default those of an unedited policy, since the policy lives in review.
     """
     rows = parse_hash_list(lines)
+    warnings_found, checks = check_labels(rows, samples)
     groups: dict[tuple, list[HashRow]] = {}
     for row in rows:
         key = ("content", row.content_key) if row.content_key else ("line", row.line)
@@ -351,28 +549,33 @@ def import_hash_list(
             entries_added += len(created)
             if progress:
                 progress(entries_added, total)
-        result = {
-            "file": source_name,
-            "rows": len(rows),
-            "added_entries": entries_added,
-            "added_contents": len(fresh),
-            "skipped": skipped,
-        }
-        _audit(bank, BankChange.Action.HASHES_IMPORTED, actor, result)
+        report = ImportReport(
+            file=source_name,
+            rows=len(rows),
+            added_entries=entries_added,
+            added_contents=len(fresh),
+            skipped=skipped,
+            groups=_vote_groups(fresh, rules or default_rules()),
+            warnings=tuple(warnings_found),
+            checks=tuple(checks),
+        )
+        _audit(bank, BankChange.Action.HASHES_IMPORTED, actor, report.detail())
         if fresh:
             BankVersion.bump()
-    return result
+    return report
 
 
 def export_hash_list(bank: Bank, out, *, actor=None, include_disabled: bool = False) -> int:
     """Write the bank as CSV (the import format); audited as who took a copy of it.
 
     The ``content`` column groups a reference picture's hashes, so that a round trip
-    keeps its quorum; importers that read three columns can ignore it.
+    keeps its quorum; importers that read three columns can ignore it. The rotated
+    versions banked with each picture (hashing.references) are left out: the list holds
+    what was put in, at a fifth of the size.
     """
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
-    entries = BankEntry.objects.filter(bank=bank)
+    entries = BankEntry.objects.filter(bank=bank, content__variant_of=None)
     if not include_disabled:
         entries = entries.filter(enabled=True)
     order = {name: i for i, name in enumerate(ALGORITHMS)}
@@ -435,8 +638,12 @@ def set_entries_enabled(entries, enabled: bool, *, actor=None, reason: str = "")
 
 
 def set_contents_enabled(contents, enabled: bool, *, actor=None, reason: str = "") -> int:
-    """All hashes of the given contents (e.g. a reference picture) on or off."""
-    entries = BankEntry.objects.filter(content__in=contents)
+    """All hashes of the given contents (e.g. a reference picture, with its rotated
+    versions) on or off."""
+    contents = list(contents)
+    entries = BankEntry.objects.filter(
+        Q(content__in=contents) | Q(content__variant_of__in=contents)
+    )
     return set_entries_enabled(entries, enabled, actor=actor, reason=reason)
 
 

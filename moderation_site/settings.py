@@ -186,6 +186,10 @@ SPECTACULAR_SETTINGS = {
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
 UPLOAD_MAX_PIXELS = env.int("UPLOAD_MAX_PIXELS", default=50_000_000)
 UPLOAD_MAX_FILES = env.int("UPLOAD_MAX_FILES", default=20)
+# Frames of an animation at most (refused above), and how many of them the analysis looks
+# at: all up to 8, else 8 spread evenly from first to last (~20 ms each with NudeNet).
+UPLOAD_MAX_FRAMES = env.int("UPLOAD_MAX_FRAMES", default=1000)
+ANIMATION_SAMPLE_FRAMES = env.int("ANIMATION_SAMPLE_FRAMES", default=8)
 DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 URL_FETCH_TIMEOUT = env.float("URL_FETCH_TIMEOUT", default=10.0)

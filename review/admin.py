@@ -7,6 +7,9 @@ from moderation_site.admin import ReadOnlyAdmin, export_as_csv
 from uploads.kinds import KINDS
 
 from . import claims
+from .classifiers.base import ClassifierError
+from .classifiers.registry import provider_class
+from .decisions import confirmation_rate
 from .models import (
     Analysis,
     Category,
@@ -58,7 +61,23 @@ class CategoryInline(admin.TabularInline):
     model = Category
     form = CategoryForm
     extra = 0
-    fields = ("name", "label", "media_kind", "review_at", "flag_at", "rank", "at_least")
+    fields = (
+        "name",
+        "label",
+        "media_kind",
+        "review_at",
+        "flag_at",
+        "rank",
+        "at_least",
+        "confirmations",
+    )
+    readonly_fields = ("confirmations",)
+
+    @admin.display(description="Model blocks confirmed by moderators")
+    def confirmations(self, obj):
+        if obj is None or obj.pk is None:
+            return "–"
+        return str(confirmation_rate(obj.name, obj.media_kind))
 
 
 @admin.register(Policy)
@@ -73,6 +92,7 @@ class PolicyAdmin(admin.ModelAdmin):
             "Review and strikes",
             {
                 "fields": [
+                    "confirm_model_flags",
                     "strikes_to_ban",
                     ("claim_batch_default", "claim_batch_max"),
                     "lease_minutes",
@@ -96,15 +116,60 @@ class PolicyAdmin(admin.ModelAdmin):
         record_row_changes(form.instance, formset, request.user)
 
 
+# What a weight does, as review.categories.category_scores computes it; shown on the
+# label list and form.
+LABEL_WEIGHTS_HELP = (
+    "Each row counts one classifier label towards one category. A detection of the label "
+    "with score s counts s × weight towards the category: weight 1 counts it in full, 0.5 "
+    "half (a detection at 90 % counts 45 %), 0 stops the label counting. A category's score "
+    "is the highest of its weighted labels over every provider, and never below the score "
+    "of its “at least” category (suggestive is at least explicit); the category's "
+    "“review at” and “flag at” scores (Policy) then apply to it. Labels are matched without "
+    "regard to case; a label without a row counts for nothing. “Default” is the weight the "
+    "provider ships with (documented in review/classifiers/), seeded at migrate."
+)
+
+
+def _default_weight(provider: str, label: str, category: str) -> float | None:
+    """The provider's own default for this label and category, None if it has none."""
+    try:
+        defaults = provider_class(provider).default_labels
+    except ClassifierError:
+        return None
+    wanted = label.lower()
+    for name, (default_category, weight) in defaults.items():
+        if name.lower() == wanted and default_category == category:
+            return weight
+    return None
+
+
 @admin.register(ClassifierLabel)
 class ClassifierLabelAdmin(admin.ModelAdmin):
     """Which provider label counts towards which category, and how much."""
 
-    list_display = ("provider", "label", "category", "weight")
+    list_display = ("provider", "label", "category", "weight", "default_weight")
     list_editable = ("weight",)
     list_filter = ("provider", "category")
+    list_select_related = ("category",)
     search_fields = ("label",)
-    fields = ("provider", "label", "category", "weight")
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": ("provider", "label", "category", "weight"),
+                "description": LABEL_WEIGHTS_HELP,
+            },
+        )
+    ]
+
+    @admin.display(description="default")
+    def default_weight(self, obj):
+        weight = _default_weight(obj.provider, obj.label, obj.category.name)
+        return "–" if weight is None else f"{weight:g}"
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"weights_help": LABEL_WEIGHTS_HELP, **(extra_context or {})}
+        return super().changelist_view(request, extra_context=extra)
 
     def has_delete_permission(self, request, obj=None):
         return False  # a weight of 0 stops a label counting, and the change stays on record
@@ -180,6 +245,7 @@ class QueueEntryAdmin(ReadOnlyAdmin):
 
     list_display = (
         "item",
+        "purpose",
         "severity",
         "item_created_at",
         "claimed_by",
@@ -187,7 +253,7 @@ class QueueEntryAdmin(ReadOnlyAdmin):
         "lease_expires_at",
         "group_key",
     )
-    list_filter = (ClaimedFilter, "claimed_by")
+    list_filter = (ClaimedFilter, "purpose", "claimed_by")
     search_fields = ("item__uuid", "claimed_by__username", "group_key")
     list_select_related = ("item", "claimed_by")
     actions = ["release_claims", export_as_csv]

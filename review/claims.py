@@ -23,6 +23,12 @@ from .models import Policy, QueueEntry
 
 # Without scores (the classifier failed) nobody knows how bad it is: mid-queue.
 UNKNOWN_SEVERITY = 0.5
+# Working order: review items before confirmations, the most severe, then the oldest.
+ORDER = ("-priority", "-severity", "item_created_at", "pk")
+
+
+def _working_order(entry: QueueEntry) -> tuple:
+    return (-entry.priority, -entry.severity, entry.item_created_at, entry.pk)
 
 
 class ClaimConflict(Conflict):
@@ -53,12 +59,15 @@ def severity_of(item: MediaItem) -> float:
     return max(values) if values else UNKNOWN_SEVERITY
 
 
-def enqueue_for_review(item: MediaItem) -> QueueEntry:
+def enqueue_for_review(item: MediaItem, purpose=QueueEntry.Purpose.REVIEW) -> QueueEntry:
     """Put an item whose status became review in the queue (idempotent), grouped with its
-    pending near duplicates so that one decision settles them all."""
+    pending near duplicates so that one decision settles them all. `purpose` confirm: a
+    classifier's score alone hid the item; it waits after the review items."""
     entry, created = QueueEntry.objects.get_or_create(
         item=item,
         defaults={
+            "purpose": purpose,
+            "priority": QueueEntry.PRIORITY[purpose],
             "severity": severity_of(item),
             "item_created_at": item.created_at or timezone.now(),
             "group_key": _group_key_for(item),
@@ -100,12 +109,13 @@ def claimed_entries(moderator):
     return (
         QueueEntry.objects.filter(claimed_by=moderator)
         .select_related("item", "item__author", "item__duplicate_of")
-        .order_by("-severity", "item_created_at", "pk")
+        .order_by(*ORDER)
     )
 
 
 def claim_items(moderator, count=None) -> list[QueueEntry]:
-    """Claim up to `count` pending groups (the most severe, then the oldest) for a lease.
+    """Claim up to `count` pending groups (review before confirmations, the most severe,
+    then the oldest) for a lease.
 
     Near duplicates grouped with a claimed item come along, so the result can be longer
     than `count`. Expired leases are released first, so a crashed tab's items return.
@@ -121,7 +131,7 @@ def claim_items(moderator, count=None) -> list[QueueEntry]:
         pending = QueueEntry.objects.select_for_update(skip_locked=True).filter(
             claimed_by__isnull=True
         )
-        picked = list(pending.order_by("-severity", "item_created_at", "pk")[:count])
+        picked = list(pending.order_by(*ORDER)[:count])
         keys = {e.group_key for e in picked if e.group_key is not None}
         if keys:
             picked += pending.filter(group_key__in=keys).exclude(pk__in=[e.pk for e in picked])
@@ -140,7 +150,7 @@ def claim_items(moderator, count=None) -> list[QueueEntry]:
             counts_changed()
     for entry in picked:
         entry.claimed_by, entry.claimed_at, entry.lease_expires_at = moderator, now, lease
-    return sorted(picked, key=lambda e: (-e.severity, e.item_created_at, e.pk))
+    return sorted(picked, key=_working_order)
 
 
 def heartbeat(moderator) -> list[QueueEntry]:

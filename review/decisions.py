@@ -6,10 +6,11 @@ machine's outcomes and people's decisions).
 """
 
 import uuid
+from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import Strike
@@ -177,3 +178,34 @@ def override_decision(user, item: MediaItem, decision: str, reason: str) -> Deci
         )
     item.status, item.decided_at = locked.status, locked.decided_at
     return record
+
+
+@dataclass(frozen=True)
+class ConfirmationRate:
+    """Of the model-only blocks of a category that a person looked at, how many they
+    confirmed (rejected) rather than restored (approved)."""
+
+    confirmed: int
+    decided: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.confirmed / self.decided if self.decided else None
+
+    def __str__(self) -> str:
+        if not self.decided:
+            return "none decided yet"
+        return f"{self.confirmed} of {self.decided} confirmed ({round(self.rate * 100)} %)"
+
+
+def confirmation_rate(category: str, media_kind: str = "image") -> ConfirmationRate:
+    """The first figure for tuning a category's flag-at score: a low rate means the model
+    blocks what people restore. Confirmations are the first, not reversed, decisions on
+    items the machine had flagged on that category's score (the queue's confirm entries)."""
+    counts = Decision.objects.filter(
+        is_override=False,
+        previous_status=MediaItem.Status.FLAGGED,
+        item__category=category,
+        item__kind=media_kind,
+    ).aggregate(decided=Count("pk"), confirmed=Count("pk", filter=Q(decision="reject")))
+    return ConfirmationRate(counts["confirmed"], counts["decided"])

@@ -42,9 +42,25 @@ class Policy(models.Model):
         help_text="Comma-separated classifier providers to run (nudenet, rekognition).",
     )
     quorum = models.PositiveSmallIntegerField(
-        default=0, help_text="Votes needed to block; 0 means a majority of the voters that hashed."
+        default=4,
+        help_text=(
+            "Vote weight needed to block (capped at what the voters able to vote can give); "
+            "0 means a majority of it. 4 with the default weights: any two of aHash, dHash, "
+            "pHash and PDQ (weight 2 each) agreeing on one picture."
+        ),
     )
     mirror_aware = models.BooleanField(default=True, help_text="Also match mirrored copies.")
+    confirm_model_flags = models.BooleanField(
+        "Confirm model-only blocks",
+        default=True,
+        help_text=(
+            "A block that rests only on a classifier's score (no bank match, no copy of a "
+            "rejected item) stays hidden and also goes to the queue, after the review items, "
+            "for a moderator to confirm; approving it restores the item and tells the "
+            "uploader. The confirmation rate per category (on the categories below) is the "
+            "first figure for tuning their flag-at scores."
+        ),
+    )
 
     # Strikes and review.
     strikes_to_ban = models.PositiveSmallIntegerField(
@@ -89,7 +105,12 @@ class Policy(models.Model):
         when it has none. Runs at every migrate (review.apps) and with a new policy."""
         have = set(self.voters.values_list("algorithm", flat=True))
         Voter.objects.bulk_create(
-            Voter(policy=self, algorithm=name, threshold=algorithm.default_threshold)
+            Voter(
+                policy=self,
+                algorithm=name,
+                threshold=algorithm.default_threshold,
+                weight=algorithm.default_weight,
+            )
             for name, algorithm in ALGORITHMS.items()
             if name not in have
         )
@@ -259,13 +280,29 @@ class Category(models.Model):
 
 class ClassifierLabel(models.Model):
     """One provider label counted towards a category: the category's score is the highest
-    weighted score of its labels (NudeNet's detections, Rekognition's moderation labels)."""
+    weighted score of its labels (NudeNet's detections, Rekognition's moderation labels).
+
+    Arithmetic (review.categories.category_scores): a detection of the label at score s
+    counts s × weight towards the category; the category's score is the highest of these
+    over all its labels and providers, and never below its ``at_least`` category's score;
+    the category's ``review_at`` and ``flag_at`` apply to that score. Defaults: each
+    provider's ``default_labels`` (review/classifiers/), seeded at migrate.
+    """
 
     policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="labels")
     provider = models.CharField(max_length=32)
     label = models.CharField(max_length=128, help_text="Matched without regard to case.")
     category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="labels")
-    weight = models.FloatField(default=1.0, validators=SCORE)
+    weight = models.FloatField(
+        default=1.0,
+        validators=SCORE,
+        help_text=(
+            "0 to 1. A detection's score × this weight counts towards the category: 1 in "
+            "full, 0.5 half (a detection at 90 % counts 45 %), 0 stops the label counting. "
+            "The category's score is the highest of its weighted labels; its review-at and "
+            "flag-at scores apply to that."
+        ),
+    )
 
     class Meta:
         ordering = ["provider", "category", "label"]
@@ -328,11 +365,23 @@ class Analysis(models.Model):
 class QueueEntry(models.Model):
     """An item waiting for a person: pending until claimed, held until decided or released.
 
-    The row is deleted when the item is decided; the Decision is the lasting record.
+    Two purposes: review (the machine could not decide; the item is held) and confirm (a
+    classifier's score alone hid the item: a person confirms or restores it). Confirmations
+    come after review items: an uploader waits on a held item, while a hidden one already
+    errs on the side of caution. The row is deleted when the item is decided; the Decision
+    is the lasting record.
     """
+
+    class Purpose(models.TextChoices):
+        REVIEW = "review", "Review"
+        CONFIRM = "confirm", "Confirm a model's block"
 
     item = models.OneToOneField(
         "uploads.MediaItem", on_delete=models.CASCADE, related_name="queue_entry"
+    )
+    purpose = models.CharField(max_length=8, choices=Purpose.choices, default=Purpose.REVIEW)
+    priority = models.PositiveSmallIntegerField(
+        default=1, help_text="Worked first: review items 1, confirmations 0."
     )
     severity = models.FloatField(default=0.0, help_text="Higher is worked first.")
     item_created_at = models.DateTimeField(help_text="When the item was posted: older first.")
@@ -350,15 +399,20 @@ class QueueEntry(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     queued_at = models.DateTimeField(auto_now_add=True)
 
+    PRIORITY = {Purpose.REVIEW: 1, Purpose.CONFIRM: 0}
+
     class Meta:
-        ordering = ["-severity", "item_created_at", "pk"]
+        ordering = ["-priority", "-severity", "item_created_at", "pk"]
         verbose_name = "queue entry"
         verbose_name_plural = "queue"
         indexes = [
-            models.Index(fields=["claimed_by", "-severity", "item_created_at"]),
+            models.Index(
+                fields=["claimed_by", "-priority", "-severity", "item_created_at"],
+                name="review_queue_held_order",
+            ),
             # The claim query reads only pending rows, in this order.
             models.Index(
-                fields=["-severity", "item_created_at", "id"],
+                fields=["-priority", "-severity", "item_created_at", "id"],
                 condition=models.Q(claimed_by__isnull=True),
                 name="review_queue_pending_order",
             ),
@@ -367,6 +421,10 @@ class QueueEntry(models.Model):
     def __str__(self):
         who = self.claimed_by or "nobody"
         return f"{self.item} (claimed by {who})"
+
+    @property
+    def confirms(self) -> bool:
+        return self.purpose == self.Purpose.CONFIRM
 
 
 class Decision(models.Model):

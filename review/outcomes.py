@@ -24,6 +24,35 @@ class Outcome:
     details: dict = field(default_factory=dict)
 
 
+def rests_on_a_model(outcome: Outcome) -> bool:
+    """A block on a classifier's score alone (no bank match, no copy of a rejected item):
+    models flag colour wheels and other graphics at 64-84 % "explicit", so a person should
+    see every such block (Policy.confirm_model_flags)."""
+    return outcome.outcome == FLAGGED and "category" in outcome.details
+
+
+def _bank_text(bank: dict) -> str:
+    if bank.get("strict"):  # a reference with too few hashes to vote: each was close alone
+        close = ", ".join(
+            f"{name} at distance {found['distance']}"
+            for name, found in sorted((bank.get("per_voter") or {}).items())
+            if found.get("vote")
+        )
+        return (
+            "Matches known banned content: a reference with too few hashes for a vote, "
+            f"each close on its own ({close})."
+        )
+    agreeing = sum(bool(v.get("vote")) for v in (bank.get("per_voter") or {}).values())
+    return (
+        f"Matches known banned content ({_voters(agreeing or bank['votes'])} agreed, vote weight "
+        f"{bank['votes']} of {bank.get('eligible', bank['voters'])}; {bank['quorum']} needed)."
+    )
+
+
+def _voters(count: int) -> str:
+    return f"{count} hash voter{'s' if count != 1 else ''}"
+
+
 def _pct(score: float) -> str:
     return f"{round(score * 100)}%"
 
@@ -49,13 +78,7 @@ def decide(
     rules = sort_rules(rules)
     if bank and bank.get("blocked") and not bank.get("allowed"):
         # The bank's name stays in the audit: uploaders read this sentence.
-        return Outcome(
-            FLAGGED,
-            "bank_match",
-            "Matches known banned content ("
-            f"{bank['votes']} of {bank.get('eligible', bank['voters'])} hash voters agreed; "
-            f"{bank['quorum']} needed).",
-        )
+        return Outcome(FLAGGED, "bank_match", _bank_text(bank))
     rejected = [d for d in duplicates if d.get("status") == "rejected"]
     exact = next((d for d in rejected if d.get("exact")), None)
     if exact:  # byte-identical: the one copy evidence strong enough to act on alone
@@ -88,8 +111,8 @@ def decide(
             REVIEW,
             "near_copy_of_rejected",
             "This looks like a near copy of an item a moderator rejected "
-            f"({near['votes']} of {near['eligible']} hash voters agreed), so a person will "
-            "check it.",
+            f"({_voters(len(near.get('voters') or {}) or near['votes'])} agreed, vote weight "
+            f"{near['votes']} of {near['eligible']}), so a person will check it.",
             {"duplicate_of": near["id"], "distance": near["distance"]},
         )
     for rule in rules:

@@ -9,14 +9,14 @@ categories, labels) say how much each finding counts.
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Strike
-from hashing.algorithms import fingerprint, fingerprint_hex
+from hashing.algorithms import ALGORITHMS, fingerprint, fingerprint_hex
 from hashing.duplicates import find_duplicates
 from hashing.matcher import vote
 from hashing.models import Fingerprint
@@ -25,10 +25,11 @@ from uploads.models import MediaItem
 
 from .categories import category_scores, overall_class
 from .claims import enqueue_for_review
-from .classifiers import providers_for, run_classifiers
+from .classifiers import classify_frames, providers_for
 from .consequences import Verdict, apply_verdict
-from .models import Analysis, Policy
-from .outcomes import FLAGGED, PASS, REVIEW, Outcome, decide
+from .frames import FrameFindings, name_frame, worst_of
+from .models import Analysis, Policy, QueueEntry
+from .outcomes import FLAGGED, PASS, REVIEW, Outcome, decide, rests_on_a_model
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ def analyse_item(item_id: int, request_id: str | None = None) -> Analysis | None
     """Run the automated analysis once; later calls for a decided item do nothing.
 
     Any failure sends the item to review (never a silent pass, never stuck processing).
+    An animation is judged on its worst sampled frame (review.frames).
     """
     item = MediaItem.objects.select_related("author").filter(pk=item_id).first()
     if item is None or item.status != MediaItem.Status.PROCESSING:
@@ -58,7 +60,8 @@ def analyse_item(item_id: int, request_id: str | None = None) -> Analysis | None
     started = time.perf_counter()
     policy = Policy.current()
     rules = policy.category_rules(item.kind)
-    fp, duplicates, bank, results, errors = None, [], None, [], {}
+    frames, found, results, errors = None, [], [], {}
+    worst = worst_of([])
     try:
         kind = get_kind(item.kind)
         t = time.perf_counter()
@@ -66,42 +69,67 @@ def analyse_item(item_id: int, request_id: str | None = None) -> Analysis | None
             data = fh.read()
         timings["read"] = _ms(t)
         t = time.perf_counter()
-        subject = kind.decode(data)
+        frames = kind.sample(data)
+        fps = [None] * len(frames.frames)
         if "fingerprint" in kind.stages:
-            fp = fingerprint(subject, item.kind, mirrored=policy.mirror_aware)
+            fps = [fingerprint(f.subject, item.kind, policy.mirror_aware) for f in frames.frames]
         timings["decode_hash"] = _ms(t)
-        if fp is not None and "match" in kind.stages:
+        matched = [([], None)] * len(fps)
+        if fps[0] is not None and "match" in kind.stages:
             t = time.perf_counter()
-            voting = policy.voting_rules()  # one read of the voter rows for both votes
-            duplicates = find_duplicates(item, fp, voting)
-            bank = vote(fp, voting)
+            voting = policy.voting_rules()  # one read of the voter rows for every vote
+            matched = [(find_duplicates(item, fp, voting), vote(fp, voting)) for fp in fps]
             timings["match"] = _ms(t)
+        per_frame = [[] for _ in fps]
         if "classify" in kind.stages:
             t = time.perf_counter()
             providers = providers_for(item.kind, policy.provider_names)
-            results, errors = run_classifiers(
-                providers, subject, timeout_s=settings.CLASSIFIER_TIMEOUT_S
+            per_frame, errors = classify_frames(
+                providers, frames.subjects, timeout_s=settings.CLASSIFIER_TIMEOUT_S
             )
             timings["classify"] = _ms(t)
-        scores = category_scores(results, policy.label_map(), rules)
+        labels = policy.label_map()
+        found = [
+            FrameFindings(
+                frame.number, fp, dups, bank, category_scores(frame_results, labels, rules)
+            )
+            for frame, fp, (dups, bank), frame_results in zip(
+                frames.frames, fps, matched, per_frame, strict=True
+            )
+        ]
+        results = per_frame
+        worst = worst_of(found)
         outcome = decide(
-            scores=scores,
+            scores=worst.scores,
             rules=rules,
             classifier_errors=errors,
-            duplicates=duplicates,
-            bank=bank,
+            duplicates=worst.duplicates,
+            bank=worst.bank,
         )
+        outcome = name_frame(outcome, worst, frames.total)
+        if policy.confirm_model_flags and rests_on_a_model(outcome):
+            outcome = replace(outcome, text=f"{outcome.text} A moderator will check it.")
     except Exception as exc:  # corrupt storage, decoder bug...: a person must look
         log.exception("analysis of item %s failed", item_id)
-        scores = {}
+        worst = worst_of([])
         errors = {**errors, "pipeline": f"{type(exc).__name__}: {exc}"}
         outcome = Outcome(
             REVIEW, "analysis_error", "The automatic analysis failed, so a person will look at it."
         )
-    category, confidence = shown_class(outcome, scores, rules)
+    category, confidence = shown_class(outcome, worst.scores, rules)
     timings["total"] = _ms(started)
-    found = Findings(fp, duplicates, bank, results, errors, scores, category, confidence)
-    return _record(item, request_id, policy, found, outcome, timings)
+    findings = Findings(
+        frames=found,
+        total=frames.total if frames else 1,
+        duplicates=worst.duplicates,
+        bank=worst.bank,
+        results=results,
+        errors=errors,
+        scores=worst.scores,
+        category=category,
+        confidence=confidence,
+    )
+    return _record(item, request_id, policy, findings, outcome, timings)
 
 
 # Outcomes decided by a match, not by a model's score: the badge would only mislead.
@@ -131,16 +159,49 @@ def shown_class(outcome: Outcome, scores: dict, rules) -> tuple[str, float | Non
 
 @dataclass(frozen=True)
 class Findings:
-    """What the stages found, carried to the one transaction that records it."""
+    """What the stages found, carried to the one transaction that records it: per frame
+    (one for a still), and merged (the worst frame's evidence)."""
 
-    fp: dict | None
+    frames: list[FrameFindings]
+    total: int
     duplicates: list
     bank: dict | None
-    results: list
+    results: list[list]  # per frame, a ClassifierResult per provider that answered
     errors: dict
     scores: dict
     category: str
     confidence: float | None
+
+    def hashes(self) -> dict:
+        """The first frame's hashes (the item's stored fingerprint) as hex, plus, for an
+        animation, every sampled frame's under "frames"."""
+        if not self.frames or self.frames[0].fp is None:
+            return {}
+        hashes = fingerprint_hex(self.frames[0].fp)
+        if self.total > 1:
+            hashes["frames"] = {str(f.number): fingerprint_hex(f.fp) for f in self.frames}
+        return hashes
+
+    def raw(self) -> dict:
+        """Each provider's raw output; for an animation, a list of {"frame", "raw"}."""
+        raw: dict = {}
+        for frame, results in zip(self.frames, self.results, strict=False):
+            for result in results:
+                if self.total > 1:
+                    raw.setdefault(result.provider, []).append(
+                        {"frame": frame.number, "raw": result.raw}
+                    )
+                else:
+                    raw[result.provider] = result.raw
+        return raw
+
+    def provider_ms(self) -> dict:
+        spent: dict[str, float] = {}
+        for results in self.results:
+            for result in results:
+                key = f"provider_{result.provider}"
+                spent[key] = round(spent.get(key, 0.0) + result.elapsed_ms, 2)
+        return spent
 
 
 def _record(item, request_id, policy, found: Findings, outcome, timings) -> Analysis | None:
@@ -149,8 +210,8 @@ def _record(item, request_id, policy, found: Findings, outcome, timings) -> Anal
         locked = MediaItem.objects.select_for_update().filter(pk=item.pk).first()
         if locked is None or locked.status != MediaItem.Status.PROCESSING:
             return None  # deleted meanwhile, or analysed by a concurrent run
-        hashes = fingerprint_hex(found.fp)  # once: the rows and the audit record share it
-        if found.fp is not None:
+        hashes = found.hashes()  # once: the rows and the audit record share it
+        if hashes:
             store_fingerprint(locked, hashes)
         dup = next(
             (d for d in found.duplicates if d["id"] == outcome.details.get("duplicate_of")), None
@@ -189,15 +250,17 @@ def _record(item, request_id, policy, found: Findings, outcome, timings) -> Anal
             hashes=hashes,
             matches=matches,
             scores=found.scores,
-            raw={r.provider: r.raw for r in found.results},
+            raw=found.raw(),
             errors=found.errors,
             outcome=outcome.outcome,
             reason=outcome.reason,
             reason_text=outcome.text[:500],
-            timings={**timings, **{f"provider_{r.provider}": r.elapsed_ms for r in found.results}},
+            timings={**timings, **found.provider_ms()},
         )
         if locked.status == MediaItem.Status.REVIEW:
             enqueue_for_review(locked)
+        elif policy.confirm_model_flags and rests_on_a_model(outcome):
+            enqueue_for_review(locked, QueueEntry.Purpose.CONFIRM)
     return analysis
 
 
@@ -213,7 +276,7 @@ def store_fingerprint(item: MediaItem, hexes: dict) -> None:
     rows = [
         Fingerprint(item=item, algorithm=name, value=value, quality=quality.get(name))
         for name, value in hexes.items()
-        if name not in ("quality", "mirror")
+        if name in ALGORITHMS
     ]
     Fingerprint.objects.filter(item=item).delete()
     Fingerprint.objects.bulk_create(rows)

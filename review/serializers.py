@@ -3,7 +3,7 @@ from rest_framework import serializers
 from uploads.serializers import StaffItemSerializer, staff_payload
 
 from .decisions import MAX_REASON
-from .models import Decision
+from .models import Decision, QueueEntry
 
 
 class ClaimSerializer(serializers.Serializer):
@@ -31,6 +31,10 @@ class ReviewItemSerializer(StaffItemSerializer):
     """A claimed item as tools see it: the one item representation (as staff see it) plus
     the claim. A QueueEntry in."""
 
+    purpose = serializers.ChoiceField(
+        choices=QueueEntry.Purpose.choices,
+        help_text="review: held for a decision; confirm: hidden on a model's score alone.",
+    )
     severity = serializers.FloatField()
     group = serializers.UUIDField(source="group_key", allow_null=True)
     claimed_at = serializers.DateTimeField()
@@ -39,6 +43,7 @@ class ReviewItemSerializer(StaffItemSerializer):
     def to_representation(self, entry):
         return {
             **staff_payload(entry.item),
+            "purpose": entry.purpose,
             "severity": entry.severity,
             "group": str(entry.group_key) if entry.group_key else None,
             "claimed_at": self.fields["claimed_at"].to_representation(entry.claimed_at),

@@ -24,6 +24,7 @@ from moderation_site.http import wants_json
 from uploads.models import MediaItem
 
 from . import access, claims, counts, decisions
+from .evidence import evidence_for
 from .models import Decision, Policy
 
 KEYS = [
@@ -261,11 +262,14 @@ def _refuse_on_item(request, item, exc: Exception):
 
 
 def _history_context(item) -> dict:
+    analyses = list(item.analyses.all()[:20])
     return {
         "item": item,
         "banks": Bank.objects.filter(active=True).order_by("kind", "name"),
         "in_banks": BankContent.objects.filter(source_item=item).select_related("bank"),
-        "analyses": item.analyses.all()[:20],
+        "analyses": analyses,
+        # What matched: bank reference, past items, each voter; pictures side by side.
+        "evidence": evidence_for(item, analyses[0] if analyses else None),
         "can_see_original": True,
         "policy": Policy.current(),
         "max_reason": decisions.MAX_REASON,

@@ -5,6 +5,10 @@ is validated, what other people are shown of it (its public rendition), how it i
 for analysis and which analysis stages apply. Images are the kind today; video, animated
 images and text are each a new class here plus the hashing algorithms and classifiers that
 declare the kind (see docs/architecture.md).
+
+A kind's ``sample`` gives the frames the analysis looks at: one for a still picture, a
+spread across the whole animation for GIF, animated WebP and APNG (judging an animation by
+its first frame let frames 4-8 of a nude painting reach the feed).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import io
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.conf import settings
 from PIL import Image, ImageOps
 
 from moderation_site.registry import Registry
@@ -40,6 +45,44 @@ class Accepted:
     details: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Frame:
+    """One decoded picture of an item and where it sits: ``number`` counts from 1."""
+
+    subject: object
+    number: int = 1
+
+
+@dataclass(frozen=True)
+class Frames:
+    """The frames the analysis looks at, of the ``total`` the item has."""
+
+    frames: tuple[Frame, ...]
+    total: int = 1
+
+    @property
+    def animated(self) -> bool:
+        return self.total > 1
+
+    @property
+    def subjects(self) -> list:
+        return [f.subject for f in self.frames]
+
+    def name(self, number: int) -> str:
+        """How a reason names a frame: "frame 4 of 8"."""
+        return f"frame {number} of {self.total}"
+
+
+def sample_positions(total: int, count: int) -> list[int]:
+    """Frame indexes (from 0) to look at: all of them up to `count`, else `count` evenly
+    spaced from the first to the last, so no stretch of the animation goes unseen."""
+    if total <= count:
+        return list(range(total))
+    if count <= 1:
+        return [0]
+    return sorted({round(i * (total - 1) / (count - 1)) for i in range(count)})
+
+
 class MediaKind:
     """The interface of every kind. Instances are shared per process: keep them pure."""
 
@@ -59,6 +102,10 @@ class MediaKind:
         """The stored bytes as the kind's algorithms and classifiers read them."""
         raise NotImplementedError
 
+    def sample(self, data: bytes) -> Frames:
+        """The frames the analysis looks at; one, the decoded item, unless overridden."""
+        return Frames((Frame(self.decode(data)),))
+
     def public_rendition(self, data: bytes, mime: str) -> bytes:
         """What people other than staff and the uploader are shown."""
         return data
@@ -71,17 +118,51 @@ def open_for_hashing(data: bytes, size: tuple[int, int] = DEFAULT_DECODE_SIZE) -
     is several times faster than a full decode and moves hashes by a bit or two.
     Other formats are box-reduced by an integer factor for the same reason. The
     result also feeds the classifier, so ``size`` should stay >= 320-640 px.
-    Animated GIF/WebP: the first frame. Raises PIL errors on undecodable data.
+    Animated GIF/WebP/APNG: the first frame (``sample_frames`` reads the others).
+    Raises PIL errors on undecodable data.
     """
     image = Image.open(io.BytesIO(data))  # positioned on the first frame of GIF/WebP/APNG
     if image.format == "JPEG":
         image.draft("RGB", size)
-    image = ImageOps.exif_transpose(image)
-    image = prepare(image)
+    return _for_analysis(image, size)
+
+
+def _for_analysis(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    image = prepare(ImageOps.exif_transpose(image))
     factor = min(image.width // size[0], image.height // size[1])
     if factor >= 2:
         image = image.reduce(factor)
     return image
+
+
+def frame_count(image: Image.Image) -> int:
+    """Frames of an opened image; a JPEG's MPO extras (gain maps, stereo views) are not
+    frames anyone is shown."""
+    if image.format in ("JPEG", "MPO"):
+        return 1
+    return getattr(image, "n_frames", 1)
+
+
+def sample_frames(
+    data: bytes, count: int | None = None, size: tuple[int, int] = DEFAULT_DECODE_SIZE
+) -> Frames:
+    """Up to `count` (settings.ANIMATION_SAMPLE_FRAMES) frames spread over the animation,
+    each decoded like a still (``open_for_hashing``); a still image gives one frame.
+
+    Seeking composes each frame from the ones before it (GIF disposal, APNG blending), as
+    a viewer shows it. The frame count was checked against the cap at intake
+    (settings.UPLOAD_MAX_FRAMES), which bounds the seeking.
+    """
+    count = count or settings.ANIMATION_SAMPLE_FRAMES
+    image = Image.open(io.BytesIO(data))
+    total = frame_count(image)
+    if total == 1:
+        return Frames((Frame(open_for_hashing(data, size)),))
+    frames = []
+    for index in sample_positions(total, count):
+        image.seek(index)
+        frames.append(Frame(_for_analysis(image, size), index + 1))
+    return Frames(tuple(frames), total)
 
 
 def prepare(image: Image.Image) -> Image.Image:
@@ -124,10 +205,14 @@ class ImageKind(MediaKind):
             sha256=info.sha256,
             width=info.width,
             height=info.height,
+            details={"frames": info.frames} if info.frames > 1 else {},
         )
 
     def decode(self, data: bytes) -> Image.Image:
         return open_for_hashing(data)
+
+    def sample(self, data: bytes) -> Frames:
+        return sample_frames(data)
 
     def public_rendition(self, data: bytes, mime: str) -> bytes:
         return render_public(data, mime)

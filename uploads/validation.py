@@ -13,6 +13,7 @@ import re
 import warnings
 from dataclasses import dataclass
 
+from django.conf import settings
 from PIL import Image
 
 from moderation_site.errors import DomainError
@@ -37,6 +38,7 @@ class ImageInfo:
     height: int
     size: int
     sha256: str
+    frames: int = 1
 
 
 _MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
@@ -68,8 +70,14 @@ def check_size(size: int, max_bytes: int) -> None:
         raise RefusedUpload("too_large", f"The file is {have}; the limit is {limit}.")
 
 
-def validate_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
-    """Return facts about ``data`` if it is an acceptable image, else raise RefusedUpload."""
+def validate_image(
+    data: bytes, *, max_bytes: int, max_pixels: int, max_frames: int | None = None
+) -> ImageInfo:
+    """Return facts about ``data`` if it is an acceptable image, else raise RefusedUpload.
+
+    `max_frames` (default settings.UPLOAD_MAX_FRAMES) caps an animation's frames: the
+    analysis composes each sampled frame from those before it, so the count bounds its work.
+    """
     size = len(data)
     check_size(size, max_bytes)
     if not size:
@@ -90,7 +98,9 @@ def validate_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo
                 "The image's metadata hides an archive or a script. "
                 "Save the image again without its metadata.",
             )
-    width, height = _decode(data, fmt, max_pixels)
+    if max_frames is None:
+        max_frames = settings.UPLOAD_MAX_FRAMES
+    width, height, frames = _decode(data, fmt, max_pixels, max_frames)
     return ImageInfo(
         format=fmt,
         mime=_MIME[fmt],
@@ -99,6 +109,7 @@ def validate_image(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo
         height=height,
         size=size,
         sha256=hashlib.sha256(data).hexdigest(),
+        frames=frames,
     )
 
 
@@ -131,7 +142,7 @@ def _sniff(data: bytes) -> str:
     raise RefusedUpload("unsupported_format", _UNSUPPORTED)
 
 
-def _decode(data: bytes, fmt: str, max_pixels: int) -> tuple[int, int]:
+def _decode(data: bytes, fmt: str, max_pixels: int, max_frames: int) -> tuple[int, int, int]:
     """Check the pixel count from the header, then decode every frame.
 
     Pillow's decompression-bomb warning is turned into an error here, so that it can
@@ -146,6 +157,11 @@ def _decode(data: bytes, fmt: str, max_pixels: int) -> tuple[int, int]:
                 _check_pixels(width, height, 1, max_pixels)
                 # MPO's extra pictures (gain maps, stereo views) are not frames we show.
                 frames = 1 if fmt == "JPEG" else getattr(im, "n_frames", 1)
+                if frames > max_frames:
+                    raise RefusedUpload(
+                        "too_many_frames",
+                        f"The animation has {frames:,} frames; the limit is {max_frames:,}.",
+                    )
                 _check_pixels(width, height, frames, max_pixels)
                 im.verify()
             # verify() leaves the file unusable, so reopen it to decode the pixels.
@@ -170,7 +186,7 @@ def _decode(data: bytes, fmt: str, max_pixels: int) -> tuple[int, int]:
         raise RefusedUpload(
             "corrupt", f"The {_NAME[fmt]} image is damaged and cannot be read."
         ) from exc
-    return width, height
+    return width, height, frames
 
 
 def _check_pixels(width: int, height: int, frames: int, max_pixels: int) -> None:

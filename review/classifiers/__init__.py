@@ -4,13 +4,21 @@ Only light modules are imported here; providers load their runtimes on first use
 """
 
 from .base import Classifier, ClassifierError, ClassifierResult
-from .registry import PROVIDERS, get_classifier, provider_class, providers_for, run_classifiers
+from .registry import (
+    PROVIDERS,
+    classify_frames,
+    get_classifier,
+    provider_class,
+    providers_for,
+    run_classifiers,
+)
 
 __all__ = [
     "PROVIDERS",
     "Classifier",
     "ClassifierError",
     "ClassifierResult",
+    "classify_frames",
     "get_classifier",
     "provider_class",
     "providers_for",

@@ -40,3 +40,8 @@ class Classifier:
         """Detections in a decoded item (an RGB PIL image, possibly JPEG-draft downscaled
         to >= ~640 px, for images)."""
         raise NotImplementedError
+
+    def classify_batch(self, subjects: list) -> list[ClassifierResult]:
+        """One result per subject (the sampled frames of an animation), in order. A
+        provider whose model takes a batch overrides this to make one call."""
+        return [self.classify(subject) for subject in subjects]

@@ -121,43 +121,61 @@ def unregister(name: str) -> None:
 def run_classifiers(
     names: list[str], image, timeout_s: float = 30.0
 ) -> tuple[list[ClassifierResult], dict[str, str]]:
-    """Run providers concurrently; failures and overruns go to errors, never raise.
+    """Run providers concurrently on one subject; failures and overruns go to errors,
+    never raise (``classify_frames`` for several)."""
+    per_frame, errors = classify_frames(names, [image], timeout_s)
+    return per_frame[0], errors
 
-    `timeout_s` is one deadline for the whole call. A timed-out provider keeps its
-    worker thread until it returns (threads cannot be killed), so providers should
-    also bound their own I/O.
+
+def classify_frames(
+    names: list[str], subjects: list, timeout_s: float = 30.0
+) -> tuple[list[list[ClassifierResult]], dict[str, str]]:
+    """Each provider classifies all subjects in one batch, providers concurrently.
+
+    Returns the results per subject (each a list with one result per provider that
+    succeeded) and the errors per provider. `timeout_s` is one deadline for the whole
+    call. A timed-out provider keeps its worker thread until it returns (threads cannot
+    be killed), so providers should also bound their own I/O.
     """
-    results: list[ClassifierResult] = []
+    per_frame: list[list[ClassifierResult]] = [[] for _ in subjects]
     errors: dict[str, str] = {}
     try:
-        load = getattr(image, "load", None)  # PIL: decode once here, not in each thread
-        if load is not None:
-            load()
+        for subject in subjects:
+            load = getattr(subject, "load", None)  # PIL: decode once here, not per thread
+            if load is not None:
+                load()
     except Exception as exc:  # noqa: BLE001 - a broken image fails every provider
-        return results, {name: f"image load failed: {exc}" for name in names}
+        return per_frame, {name: f"image load failed: {exc}" for name in names}
 
     deadline = time.monotonic() + timeout_s
     futures: dict[str, Future] = {}
     for name in dict.fromkeys(names):  # de-duplicate, keep order
         try:
-            futures[name] = _pool().submit(get_classifier(name).classify, image)
+            futures[name] = _pool().submit(get_classifier(name).classify_batch, list(subjects))
         except Exception as exc:  # noqa: BLE001
             errors[name] = _describe(exc)
 
     for name, fut in futures.items():
         try:
-            results.append(fut.result(timeout=max(0.0, deadline - time.monotonic())))
+            batch = fut.result(timeout=max(0.0, deadline - time.monotonic()))
         except TimeoutError as exc:
             if fut.done():  # the provider itself raised TimeoutError
                 errors[name] = _describe(exc)
             else:
                 fut.cancel()
                 errors[name] = f"timed out after {timeout_s:g}s"
+            continue
         except Exception as exc:  # noqa: BLE001
             errors[name] = _describe(exc)
+            continue
+        if len(batch) != len(subjects):
+            errors[name] = f"returned {len(batch)} results for {len(subjects)} frames"
+            continue
+        for results, result in zip(per_frame, batch, strict=True):
+            results.append(result)
     for name, msg in errors.items():
         log.warning("classifier %s failed: %s", name, msg)
-    return results, errors
+    return per_frame, errors
 
 
 def _describe(exc: BaseException) -> str:

@@ -65,7 +65,7 @@ def test_the_same_picture_twice_is_skipped(bank, jpeg):
     services.add_images(bank, [("one.jpg", data)])
     result = services.add_images(bank, [("again.jpg", data), ("rocket.jpg", jpeg("rocket"))])
     assert result["skipped"] == ["again.jpg"] and len(result["added"]) == 1
-    assert BankContent.objects.filter(bank=bank).count() == 2
+    assert BankContent.objects.filter(bank=bank, variant_of=None).count() == 2
 
 
 def test_an_unreadable_reference_refuses_the_whole_batch(bank, jpeg):
@@ -89,7 +89,7 @@ def test_a_featureless_reference_is_refused_with_a_reason(bank):
 
 
 def test_a_gradient_reference_keeps_only_the_hashes_that_say_something(bank):
-    """A smooth gradient: aHash and PDQ carry information, dHash/pHash/median hash do not."""
+    """A smooth gradient: aHash and PDQ carry information, dhash, phash_simple and phash do not."""
     import numpy as np
     from PIL import Image
 
@@ -117,7 +117,17 @@ def test_add_item_to_bank_hashes_the_stored_original(bank, jpeg, uploader, moder
     change = BankChange.objects.get(action=BankChange.Action.ITEM_ADDED)
     assert change.actor == moderator and change.detail["item"] == str(item.uuid)
     assert services.add_item_to_bank(item, bank, actor=moderator) == content  # idempotent
-    assert BankContent.objects.count() == 1
+    assert BankContent.objects.filter(variant_of=None).count() == 1
+    # Its rotated versions come along, with the item as their source too.
+    versions = content.variants.all()
+    assert [v.name for v in versions.order_by("pk")] == [
+        "r.jpg (rotated +4°, cropped)",
+        "r.jpg (rotated +4°, black corners)",
+        "r.jpg (rotated -4°, cropped)",
+        "r.jpg (rotated -4°, black corners)",
+    ]
+    assert all(v.source_item == item and v.entries.exists() for v in versions)
+    assert change.detail["rotated_versions"] == 4
 
 
 # -- hash lists -------------------------------------------------------------------------
@@ -126,7 +136,7 @@ def test_add_item_to_bank_hashes_the_stored_original(bank, jpeg, uploader, moder
 def test_a_pdq_list_as_threatexchange_writes_it_imports(bank, admin_user):
     text = f"hash_type,hash_value,note\nPDQ,{PDQ_A.upper()},from TE\npdq_hash,{PDQ_B},\n"
     result = services.import_hash_list(bank, io.StringIO(text), actor=admin_user)
-    assert result["added_entries"] == 2 and result["added_contents"] == 2
+    assert result.added_entries == 2 and result.added_contents == 2
     assert set(BankEntry.objects.values_list("algorithm", "value", "note")) == {
         ("pdq", PDQ_A, "from TE"),
         ("pdq", PDQ_B, ""),
@@ -138,7 +148,7 @@ def test_a_pdq_list_as_threatexchange_writes_it_imports(bank, admin_user):
 def test_a_list_without_a_header_and_with_comments_imports(bank):
     lines = ["# exported 2026-11-01", "", "ahash,00ff00ff00ff00ff", "dhash,0x0123456789ABCDEF,x"]
     result = services.import_hash_list(bank, lines)
-    assert result["added_entries"] == 2
+    assert result.added_entries == 2
     assert BankEntry.objects.get(algorithm="dhash").value == "0123456789abcdef"
 
 
@@ -165,14 +175,14 @@ def test_reimporting_a_list_skips_what_is_there(bank):
     services.import_hash_list(bank, lines)
     version = BankVersion.current()
     result = services.import_hash_list(bank, lines + ["ahash,00ff00ff00ff00ff"])
-    assert result["added_entries"] == 1 and result["skipped"] == 2
+    assert result.added_entries == 1 and result.skipped == 2
     assert BankEntry.objects.count() == 3 and BankVersion.current() != version
 
 
 def test_import_and_export_round_trip_keeps_pictures_together(bank, jpeg, policy):
     services.add_images(bank, [("cat.jpg", jpeg("chelsea")), ("cup.jpg", jpeg("coffee"))])
-    services.import_hash_list(bank, [f"pdq,{PDQ_A},shared", "mhash,1234567890abcdef,legacy"])
-    disabled = BankEntry.objects.get(algorithm="mhash", value="1234567890abcdef")
+    services.import_hash_list(bank, [f"pdq,{PDQ_A},shared", "phash,1234567890abcdef,legacy"])
+    disabled = BankEntry.objects.get(algorithm="phash", value="1234567890abcdef")
     services.set_entries_enabled([disabled], False)
     out = io.StringIO()
     assert services.export_hash_list(bank, out) == 11
@@ -181,18 +191,13 @@ def test_import_and_export_round_trip_keeps_pictures_together(bank, jpeg, policy
 
     copy = services.create_bank("copy")
     result = services.import_hash_list(copy, io.StringIO(text))
-    assert result == {
-        "file": "",
-        "rows": 11,
-        "added_entries": 11,
-        "added_contents": 3,
-        "skipped": 0,
-    }
+    counts = (result.rows, result.added_entries, result.added_contents, result.skipped)
+    assert counts == (11, 11, 3, 0)
 
     def signature(b):
         return sorted(
             tuple(sorted(c.entries.values_list("algorithm", "value", "note")))
-            for c in b.contents.all()
+            for c in b.contents.filter(variant_of=None)
             if c.entries.filter(enabled=True).exists()
         )
 
@@ -202,7 +207,8 @@ def test_import_and_export_round_trip_keeps_pictures_together(bank, jpeg, policy
     services.save_bank(bank)
     query = fingerprint(open_for_hashing(jpeg("chelsea", quality=40)))
     result = matcher.vote(query, policy)
-    assert result["blocked"] and result["bank"] == "copy" and result["votes"] == 5
+    assert result["blocked"] and result["bank"] == "copy"
+    assert result["votes"] == result["eligible"] == 9  # all five: four weigh 2
     assert BankChange.objects.filter(action=BankChange.Action.EXPORTED, bank=bank).exists()
 
 
@@ -255,8 +261,11 @@ def test_an_admin_uploads_reference_pictures_in_admin(client, admin_user, bank, 
     ]
     response = client.post(url, {"images": files, "note": "from admin"})
     assert response.status_code == 302, response.content.decode()[:3000]
-    assert BankContent.objects.filter(bank=bank).count() == 2
-    assert BankEntry.objects.filter(bank=bank, note="from admin").count() == 10
+    assert BankContent.objects.filter(bank=bank, variant_of=None).count() == 2
+    assert (
+        BankEntry.objects.filter(bank=bank, note="from admin", content__variant_of=None).count()
+        == 10
+    )
     page = client.get(reverse("admin:hashing_bank_change", args=[bank.pk])).content.decode()
     assert "Upload reference images" in page and "Import CSV" in page
 
@@ -331,7 +340,7 @@ def test_media_item_admin_adds_items_to_a_bank(client, admin_user, bank, uploade
         {"action": "add_to_bank", "_selected_action": [item.pk], "apply": "1", "bank": bank.pk},
     )
     assert response.status_code == 302
-    assert BankContent.objects.get(source_item=item).entries.count() == 5
+    assert BankContent.objects.get(source_item=item, variant_of=None).entries.count() == 5
 
 
 def test_people_without_bank_permissions_cannot_reach_bank_pages(
@@ -370,7 +379,7 @@ def test_import_bank_command_creates_the_bank_and_shows_progress(tmp_path, db):
         stdout=out,
         stderr=err,
     )
-    assert "Imported 2,500 entries" in out.getvalue()
+    assert "Imported 2,500 hashes as 2,500 references with one hash each (pdq)" in out.getvalue()
     assert "2,500/2,500 entries (100%)" in err.getvalue()
     bank = Bank.objects.get(name="te-list")
     assert bank.kind == "block" and bank.entries.count() == 2500

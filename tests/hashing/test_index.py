@@ -154,7 +154,7 @@ def _voter_rows(n: int, seed: int):
     rng = np.random.default_rng(seed)
     ids = np.arange(1, n + 1) * 3
     rows, ints = {}, {}
-    for name in ("ahash", "dhash", "phash", "mhash", "pdq"):
+    for name in ("ahash", "dhash", "phash_simple", "phash", "pdq"):
         bits = 256 if name == "pdq" else 64
         ints[name] = [int.from_bytes(rng.bytes(bits // 8), "big") for _ in range(n)]
         rows[name] = (ids, hashes_from_ints(ints[name], bits))
@@ -167,7 +167,7 @@ def test_match_index_equals_per_voter_brute_force(mode):
     match = MatchIndex().build(rows, version="v1", mode=mode)
     assert match.version == "v1" and len(match) == 1200 and match.nbytes > 0
     rng = np.random.default_rng(12)
-    thresholds = {"ahash": 6, "dhash": 12, "phash": 0, "mhash": 9, "pdq": 31}
+    thresholds = {"ahash": 6, "dhash": 12, "phash_simple": 0, "phash": 9, "pdq": 31}
     for row in (0, 77, 500):
         fp, mirror = {}, {}
         for name, values in ints.items():
@@ -214,14 +214,19 @@ def test_match_index_mirror_merge_rules():
 def test_match_index_voters_of_different_sizes(mode):
     ids, rows, ints = _voter_rows(300, seed=21)
     rows["dhash"] = (np.array(ids[:40]), rows["dhash"][1][:40])
-    rows["phash"] = ([], np.zeros(0, np.uint64))
+    rows["phash_simple"] = ([], np.zeros(0, np.uint64))
     match = MatchIndex().build(rows, mode=mode)
-    assert [len(match.indexes[n]) for n in ("ahash", "dhash", "phash", "pdq")] == [300, 40, 0, 300]
+    assert [len(match.indexes[n]) for n in ("ahash", "dhash", "phash_simple", "pdq")] == [
+        300,
+        40,
+        0,
+        300,
+    ]
     fp = {name: values[30] for name, values in ints.items()}
     fp["mirror"] = {name: values[35] for name, values in ints.items()}
-    got = match.query(fp, {"ahash": 0, "dhash": 0, "phash": 12, "mhash": 0, "pdq": 0})
+    got = match.query(fp, {"ahash": 0, "dhash": 0, "phash_simple": 12, "phash": 0, "pdq": 0})
     assert got["ahash"] == [(ids[30], 0, False), (ids[35], 0, True)]
     assert got["dhash"] == [(ids[30], 0, False), (ids[35], 0, True)]
-    assert got["phash"] == []
+    assert got["phash_simple"] == []
     assert got["pdq"] == [(ids[30], 0, False), (ids[35], 0, True)]
     assert match.indexes["dhash"].search(ints["dhash"][100], 0) == []  # beyond its 40 rows

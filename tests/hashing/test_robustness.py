@@ -87,20 +87,20 @@ def test_transformed_copies_are_blocked_by_quorum(policy, reference_bank, name):
         result = matcher.vote(query_fp(name, transform), policy)
         assert result["blocked"], (transform, result["per_voter"])
         assert result["content"] == reference_bank[name], transform
-        assert result["votes"] >= result["quorum"] == 3
+        assert result["votes"] >= result["quorum"] == 4  # two of the strong voters at least
 
 
 def test_a_cropped_copy_is_blocked_although_pdq_disagrees(policy, reference_bank):
     """PDQ is crop-sensitive (measured 42-56 bits for a 5 % crop); the others outvote it."""
     result = matcher.vote(query_fp("coffee", "crop_5pc"), policy)
     assert result["blocked"] and not result["per_voter"]["pdq"]["vote"]
-    assert result["votes"] >= 3
+    assert result["votes"] >= 4
 
 
 def test_a_mirrored_copy_is_missed_unless_voters_are_mirror_aware(policy, reference_bank):
     fp = query_fp("astronaut", "mirrored")
     result = matcher.vote(fp, policy)
-    assert result["blocked"] and result["votes"] == 5
+    assert result["blocked"] and result["votes"] == 9  # all five voters; four weigh 2
     assert all(v["mirrored"] and v["distance"] == 0 for v in result["per_voter"].values())
     policy.mirror_aware = False
     result = matcher.vote(as_query(fp, policy), policy)
@@ -110,7 +110,8 @@ def test_a_mirrored_copy_is_missed_unless_voters_are_mirror_aware(policy, refere
 @pytest.mark.parametrize("name", UNRELATED)
 def test_unrelated_photographs_do_not_match(policy, reference_bank, name):
     result = matcher.vote(query_fp(name), policy)
-    assert not result["blocked"] and result["votes"] <= 1, result["per_voter"]
+    agreeing = [n for n, v in result["per_voter"].items() if v["vote"]]
+    assert not result["blocked"] and len(agreeing) <= 1, result["per_voter"]
 
 
 def test_the_reference_pictures_do_not_match_each_other(policy, db):

@@ -74,8 +74,8 @@ def test_blocked_copies_warn_twice_then_ban_ending_session_and_token(
         assert strike.item == item and strike.source == Strike.Source.BANK
         assert strike.resulting_status == expected
         audit = Analysis.objects.get(item=item).matches["bank"]
-        assert audit["blocked"] and audit["votes"] >= audit["quorum"] == 3
-        assert set(audit["per_voter"]) == {"ahash", "dhash", "phash", "mhash", "pdq"}
+        assert audit["blocked"] and audit["votes"] >= audit["quorum"] == 4
+        assert set(audit["per_voter"]) == {"ahash", "dhash", "phash_simple", "phash", "pdq"}
         if expected == "warned":
             status = client.get(reverse("uploads:item_status", args=[item.uuid])).json()
             assert status["outcome"] == "flagged" and status["reason"] == "bank_match"

@@ -43,7 +43,7 @@ def test_a_policy_admin_adds_a_rejected_item_and_a_resized_copy_is_then_blocked(
     assert "Add to bank" in page
     response = add(client, rejected, block_bank)
     assert response.status_code == 302
-    content = BankContent.objects.get(source_item=rejected)
+    content = BankContent.objects.get(source_item=rejected, variant_of=None)
     assert content.bank == block_bank
     assert "known bad" in client.get(response["Location"]).content.decode()
 

@@ -48,8 +48,8 @@ def test_a_resized_recompressed_copy_of_a_rejected_item_goes_to_a_person(uploade
     assert dup["votes"] >= dup["quorum"] >= 3 and set(dup["voters"]) <= {
         "ahash",
         "dhash",
+        "phash_simple",
         "phash",
-        "mhash",
         "pdq",
     }
     assert not Strike.objects.filter(author__user=uploader).exists()

@@ -60,13 +60,14 @@ def test_a_near_copy_of_a_rejected_item_goes_to_a_person_unless_a_model_flags_it
             "distance": 3,
             "exact": False,
             "status": "rejected",
-            "votes": 4,
-            "eligible": 5,
+            "votes": 6,
+            "eligible": 9,
+            "voters": {"ahash": 3, "dhash": 2, "phash_simple": 1, "phash": 4},
         }
     ]
     out = decide(scores={"explicit": 0.0}, rules=pol, duplicates=dups)
     assert (out.outcome, out.reason) == ("review", "near_copy_of_rejected")
-    assert "4 of 5 hash voters agreed" in out.text
+    assert "(4 hash voters agreed, vote weight 6 of 9)" in out.text
     assert out.details == {"duplicate_of": "abc", "distance": 3}
     flagged = decide(scores={"explicit": 0.9}, rules=pol, duplicates=dups)
     assert flagged.reason == "explicit_flagged"
@@ -93,6 +94,27 @@ def test_a_bank_block_by_quorum_is_flagged_unless_an_allow_entry_matches(pol):
     assert (out.outcome, out.reason) == ("flagged", "bank_match")
     out = decide(scores={"explicit": 0.0}, rules=pol, bank={**bank, "allowed": True})
     assert (out.outcome, out.reason) == ("pass", "allow_listed")
+
+
+def test_a_strict_bank_match_says_which_hash_was_close_on_its_own(pol):
+    """A one-hash list reference cannot claim "1 of 1 hash voters agreed"."""
+    bank = {
+        "blocked": True,
+        "allowed": False,
+        "votes": 1,
+        "voters": 5,
+        "eligible": 1,
+        "quorum": 1,
+        "strict": True,
+        "per_voter": {
+            "phash": {"vote": True, "distance": 3},
+            "dhash": {"vote": False, "distance": 9},
+        },
+    }
+    out = decide(scores={}, rules=pol, bank=bank)
+    assert (out.outcome, out.reason) == ("flagged", "bank_match")
+    assert "too few hashes for a vote" in out.text and "(phash at distance 3)" in out.text
+    assert "voters agreed" not in out.text and "dhash" not in out.text
 
 
 def test_any_declared_category_is_thresholded_most_severe_first(pol):

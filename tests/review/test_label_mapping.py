@@ -58,7 +58,8 @@ GENITALIA = [
     [
         (VENUS, 0.6634125709533691, 0.6634125709533691, "explicit"),
         (BIKINI, 0.0, 0.71, "suggestive"),
-        (SHIRTLESS_MAN, 0.0, 0.41, "neutral"),
+        # MALE_BREAST_EXPOSED weighs 0.6: 0.82 counts 0.492, just below review (0.50).
+        (SHIRTLESS_MAN, 0.0, 0.82 * 0.6, "neutral"),
         (NEUTRAL_ONLY, 0.0, 0.0, "neutral"),
         (GENITALIA, 0.41, 0.6, "suggestive"),
         ([], 0.0, 0.0, "neutral"),

@@ -2,6 +2,7 @@
 
 import sys
 import time
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -22,8 +23,15 @@ class Command(BaseCommand):
         parser.add_argument("--create", action="store_true", help="Create the bank if missing.")
         parser.add_argument("--kind", choices=Bank.Kind.values, default=Bank.Kind.BLOCK)
         parser.add_argument("--batch-size", type=int, default=2000)
+        parser.add_argument(
+            "--sample",
+            action="append",
+            default=[],
+            metavar="IMAGE",
+            help="A picture known to be in the list, to check its labels (repeatable).",
+        )
 
-    def handle(self, *args, bank, file, create, kind, batch_size, **options):
+    def handle(self, *args, bank, file, create, kind, batch_size, sample, **options):
         found = Bank.objects.filter(name=bank).first()
         if found is None and not create:
             raise CommandError(f"No bank named “{bank}” (add --create to create it).")
@@ -42,11 +50,17 @@ class Command(BaseCommand):
             self.stderr.flush()
 
         try:
+            samples = [(Path(name).name, Path(name).read_bytes()) for name in sample]
             with self._open(file) as lines, transaction.atomic():
                 if found is None:
                     found = services.create_bank(bank, kind=kind)
-                result = services.import_hash_list(
-                    found, lines, source_name=file, progress=progress, batch_size=batch_size
+                report = services.import_hash_list(
+                    found,
+                    lines,
+                    source_name=file,
+                    samples=samples,
+                    progress=progress,
+                    batch_size=batch_size,
                 )
         except (OSError, UnicodeDecodeError) as exc:
             raise CommandError(f"Cannot read {file}: {exc}") from None
@@ -54,9 +68,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         self.stderr.write("")
         self.stdout.write(
-            f"Imported {result['added_entries']:,} entries ({result['added_contents']:,} "
-            f"contents) into “{found.name}”; {result['skipped']:,} already there; "
-            f"{time.monotonic() - started:.1f} s."
+            f"“{found.name}”: {report.summary()} ({time.monotonic() - started:.1f} s)"
         )
 
     @staticmethod
