@@ -11,8 +11,9 @@ the same picture is what makes a match; voters each matching a different picture
 noise. The quorum of a content counts only the voters that can vote on it (enabled in
 the policy, produced an informative hash, and the content has an entry of theirs): a
 majority of their weight, or the policy's N capped at their weight. So a reference image
-needs 3 of 5 by default, while a PDQ-only hash list, as ThreatExchange and HMA share them,
-blocks on its one voter.
+needs a weight of 4 by default (DEFAULT_QUORUM: any two of aHash, dHash, pHash and PDQ,
+which weigh 2; phash_simple weighs 1), while a PDQ-only hash list, as ThreatExchange and
+HMA share them, blocks on its one voter.
 
 The strict rule: a content with fewer voters able to vote than a full set's quorum needs
 (a hash list without its content column makes one hash per content; a flat upload leaves
@@ -41,6 +42,9 @@ from .index import MatchIndex, hashes_from_hex
 from .models import Bank, BankEntry, BankVersion
 
 BLOCK, ALLOW = "block", "allow"
+# A new policy's quorum (review.Policy.quorum): a vote weight of 4, any two of the four
+# voters that weigh 2 (bench/detection.py measured it; hashing.algorithms gives the numbers).
+DEFAULT_QUORUM = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +208,7 @@ def producing_voters(fp: dict, policy) -> dict[str, VoterSetting]:
 
 def full_quorum(fp: dict, policy) -> int:
     """The quorum of a content with a hash of every enabled voter of the fingerprint's kind
-    (whether or not this query's hashes are informative): 3 of 5 by default."""
+    (whether or not this query's hashes are informative): 4 of 9 by default."""
     weight = sum(
         setting.weight
         for name, setting in policy.voter_settings().items()
@@ -233,9 +237,12 @@ def strict_limits(fp: dict, voters: dict[str, VoterSetting]) -> dict[str, int]:
 
 
 def default_rules() -> VotingRules:
-    """The rules of a policy nobody has edited: every algorithm at its default threshold,
-    weight 1, a majority (what an import describes; the policy lives in review)."""
-    return VotingRules({n: VoterSetting(a.default_threshold) for n, a in ALGORITHMS.items()})
+    """The rules of a policy nobody has edited: every algorithm at its default threshold
+    and weight, DEFAULT_QUORUM (what an import describes; the policy lives in review)."""
+    return VotingRules(
+        {n: VoterSetting(a.default_threshold, a.default_weight) for n, a in ALGORITHMS.items()},
+        DEFAULT_QUORUM,
+    )
 
 
 @dataclass(frozen=True)

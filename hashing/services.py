@@ -390,10 +390,10 @@ class VoteGroup:
         hashes = "one hash" if k == 1 else f"{k} hashes"
         head = f"{refs} with {hashes} each ({', '.join(rule.algorithms)})"
         if not rule.strict:
-            return f"{head}; {rule.needed} of {rule.weight} needed"
+            return f"{head}; vote weight {rule.needed} of {rule.weight} needed"
         if not rule.limits:
             return (
-                f"{head}: fewer than the {rule.full} a quorum needs, and these never block "
+                f"{head}: short of the vote weight {rule.full} a quorum needs, and these never block "
                 "alone (a lone aHash matches plain gradients), so they can block nothing "
                 "until a content column groups each picture's hashes"
             )
@@ -406,8 +406,8 @@ class VoteGroup:
             )
         ignored = [name for name in rule.algorithms if name not in rule.limits]
         text = (
-            f"{head}: fewer than the {rule.full} a quorum needs, so {rule.needed} of "
-            f"{rule.weight} needed ({within}), never on a low-detail upload"
+            f"{head}: short of the vote weight {rule.full} a quorum needs, so vote weight "
+            f"{rule.needed} of {rule.weight} needed ({within}), never on a low-detail upload"
         )
         return text + (f"; {', '.join(ignored)} not counted" if ignored else "")
 

@@ -6,7 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from hashing.algorithms import ALGORITHMS
-from hashing.matcher import VoterSetting, VotingRules
+from hashing.matcher import DEFAULT_QUORUM, VoterSetting, VotingRules
 
 from .categories import DEFAULT_CATEGORIES, CategoryRule, LabelMap, sort_rules
 from .classifiers.registry import PROVIDERS, provider_class
@@ -42,7 +42,7 @@ class Policy(models.Model):
         help_text="Comma-separated classifier providers to run (nudenet, rekognition).",
     )
     quorum = models.PositiveSmallIntegerField(
-        default=4,
+        default=DEFAULT_QUORUM,
         help_text=(
             "Vote weight needed to block (capped at what the voters able to vote can give); "
             "0 means a majority of it. 4 with the default weights: any two of aHash, dHash, "

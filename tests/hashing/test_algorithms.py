@@ -189,27 +189,29 @@ def test_open_reduces_large_non_jpeg():
 
 
 # Worst distance measured over chelsea, coffee, astronaut and Venus (Pillow 13,
-# imagehash 4.3.2, pdqhash 0.2.8), hashing copies reduced to HASH_MAX_SIDE. For scale:
+# imagehash 4.3.2, pdqhash 0.2.8), hashing copies reduced to HASH_MAX_SIDE (384 px since
+# issue 9: PDQ moved to 6 on JPEG q40 and 2 on greyscale from 2 and 0 at 512 px, and
+# improved on the others). For scale:
 # typical thresholds are ~10 bits of 64 and 31 of 256 (PDQ); unrelated photographs are
 # >= 20 / >= 110 apart.
 TRANSFORMS = {
     "jpeg_q40": (
         lambda im: _reencode(im, 40),
-        {"ahash": 1, "dhash": 0, "phash_simple": 1, "phash": 0, "pdq": 2},
+        {"ahash": 1, "dhash": 0, "phash_simple": 1, "phash": 0, "pdq": 6},
     ),
     "half_size": (
         lambda im: im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS),
-        {"ahash": 1, "dhash": 1, "phash_simple": 1, "phash": 2, "pdq": 20},
+        {"ahash": 1, "dhash": 1, "phash_simple": 1, "phash": 2, "pdq": 18},
     ),
     "greyscale": (
         lambda im: ImageOps.grayscale(im).convert("RGB"),
-        {"ahash": 0, "dhash": 0, "phash_simple": 0, "phash": 0, "pdq": 0},
+        {"ahash": 0, "dhash": 0, "phash_simple": 0, "phash": 0, "pdq": 2},
     ),
     "brightness_+20%": (
         lambda im: ImageEnhance.Brightness(im).enhance(1.2),
-        {"ahash": 4, "dhash": 1, "phash_simple": 0, "phash": 0, "pdq": 14},
+        {"ahash": 4, "dhash": 1, "phash_simple": 0, "phash": 0, "pdq": 10},
     ),
-    "crop_5%": (_crop, {"ahash": 6, "dhash": 9, "phash_simple": 7, "phash": 10, "pdq": 58}),
+    "crop_5%": (_crop, {"ahash": 6, "dhash": 9, "phash_simple": 7, "phash": 10, "pdq": 52}),
 }
 
 
@@ -224,7 +226,7 @@ def test_robustness_on_photographs(photos, prints, transform):
 
 
 def test_pdq_does_not_survive_a_crop_but_64bit_hashes_do(photos, prints):
-    """Why several voters: PDQ misses 5% crops (42-58 bits) the DCT/gradient hashes catch."""
+    """Why several voters: PDQ misses 5% crops (46-52 bits) the DCT/gradient hashes catch."""
     for name, image in photos.items():
         cropped = fingerprint(_crop(image), mirrored=False)
         assert hamming(prints[name]["pdq"], cropped["pdq"]) > 31

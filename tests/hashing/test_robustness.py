@@ -78,7 +78,10 @@ def as_query(fp: dict, policy) -> dict:
 def reference_bank(db):
     bank = services.create_bank("known images")
     added = services.add_images(bank, [(f"{n}.jpg", reference_bytes(n)) for n in REFERENCES])
-    return {name: content.pk for name, content in zip(REFERENCES, added["added"])}
+    return {
+        name: {content.pk, *content.variants.values_list("pk", flat=True)}
+        for name, content in zip(REFERENCES, added["added"])
+    }
 
 
 @pytest.mark.parametrize("name", REFERENCES)
@@ -86,7 +89,8 @@ def test_transformed_copies_are_blocked_by_quorum(policy, reference_bank, name):
     for transform in TRANSFORMS:
         result = matcher.vote(query_fp(name, transform), policy)
         assert result["blocked"], (transform, result["per_voter"])
-        assert result["content"] == reference_bank[name], transform
+        # The picture or one of its rotated versions (hashing.references) is the nearest.
+        assert result["content"] in reference_bank[name], transform
         assert result["votes"] >= result["quorum"] == 4  # two of the strong voters at least
 
 

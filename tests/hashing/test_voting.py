@@ -1,5 +1,13 @@
-"""Quorum voting of the hash voters against banks, on constructed fingerprints."""
+"""Quorum voting of the hash voters against banks, on constructed fingerprints.
 
+Most tests here are about the vote's arithmetic and say it in counts ("3 of 5", "an N of M
+quorum"): they give every voter one vote and a majority quorum (``one_vote_each``), the
+policy before issue 9 §2, so they keep checking that arithmetic whatever the defaults are.
+The default policy (aHash, dHash, pHash and PDQ weighing 2, phash_simple 1, a quorum of 4)
+has tests of its own at the end, and the tests that do not depend on counts run under it.
+"""
+
+import itertools
 import random
 
 import pytest
@@ -13,6 +21,9 @@ from review.outcomes import decide
 VOTERS = names("image")
 
 BITS = {name: ALGORITHMS[name].bits for name in VOTERS}
+
+# The voters the default policy weighs 2 (phash_simple, the weak one, weighs 1).
+STRONG = ("ahash", "dhash", "phash", "pdq")
 
 
 def random_hashes(seed: int) -> dict[str, int]:
@@ -70,6 +81,23 @@ def set_voters(policy, algorithms, **fields):
     assert policy.voters.filter(algorithm__in=algorithms).update(**fields) == len(algorithms)
 
 
+def give_one_vote_each(policy) -> None:
+    """Every voter weighs 1 and the quorum is a majority (0), in the policy's rows: the
+    tests of the vote's arithmetic are written in counts of voters, which the default
+    weights (2 for the strong voters, 1 for phash_simple, a quorum of 4) would change."""
+    set_voters(policy, VOTERS, weight=1)
+    policy.quorum = 0
+    policy.save(update_fields=["quorum"])
+    settings = policy.voter_settings()
+    assert {s.weight for s in settings.values()} == {1} and len(settings) == len(VOTERS)
+
+
+@pytest.fixture
+def one_vote_each(policy):
+    give_one_vote_each(policy)
+    return policy
+
+
 @pytest.mark.parametrize(
     "matching, blocked",
     [
@@ -77,10 +105,11 @@ def set_voters(policy, algorithms, **fields):
         (("ahash",), False),
         (("ahash", "pdq"), False),
         (("ahash", "dhash", "pdq"), True),
-        (("phash", "mhash", "pdq", "dhash"), True),
+        (("phash_simple", "phash", "pdq", "dhash"), True),
         (VOTERS, True),
     ],
 )
+@pytest.mark.usefixtures("one_vote_each")
 def test_voters_that_disagree_give_the_quorum_result(policy, reference, matching, blocked):
     hashes, content = reference
     within = at_threshold(policy)
@@ -92,6 +121,7 @@ def test_voters_that_disagree_give_the_quorum_result(policy, reference, matching
     assert {n for n, v in result["per_voter"].items() if v["vote"]} == set(matching)
 
 
+@pytest.mark.usefixtures("one_vote_each")
 def test_a_voter_just_outside_its_threshold_does_not_vote(policy, reference):
     hashes, _ = reference
     t = at_threshold(policy)
@@ -100,9 +130,9 @@ def test_a_voter_just_outside_its_threshold_does_not_vote(policy, reference):
         {
             "ahash": t["ahash"] + 1,
             "dhash": t["dhash"],
-            "phash": t["phash"],
+            "phash_simple": t["phash_simple"],
             "pdq": t["pdq"] + 1,
-            "mhash": t["mhash"] + 1,
+            "phash": t["phash"] + 1,
         },
     )
     result = matcher.vote(fp, policy)
@@ -117,21 +147,28 @@ def test_a_voter_just_outside_its_threshold_does_not_vote(policy, reference):
 
 def test_the_result_shows_each_voters_vote_nearest_entry_and_distance(policy, reference):
     hashes, content = reference
-    phash_at = at_threshold(policy)["phash"]
-    fp = make_fp(hashes, {"ahash": 2, "dhash": 0, "phash": phash_at, "pdq": 20})
+    phash_at = at_threshold(policy)["phash_simple"]
+    fp = make_fp(hashes, {"ahash": 2, "dhash": 0, "phash_simple": phash_at, "pdq": 20})
     result = matcher.vote(fp, policy)
     entries = dict(BankEntry.objects.filter(content=content).values_list("algorithm", "pk"))
     assert result["per_voter"] == {
         "ahash": {"vote": True, "entry": entries["ahash"], "distance": 2, "mirrored": False},
         "dhash": {"vote": True, "entry": entries["dhash"], "distance": 0, "mirrored": False},
-        "phash": {"vote": True, "entry": entries["phash"], "distance": phash_at, "mirrored": False},
-        "mhash": {"vote": False, "entry": None, "distance": None, "mirrored": False},
+        "phash_simple": {
+            "vote": True,
+            "entry": entries["phash_simple"],
+            "distance": phash_at,
+            "mirrored": False,
+        },
+        "phash": {"vote": False, "entry": None, "distance": None, "mirrored": False},
         "pdq": {"vote": True, "entry": entries["pdq"], "distance": 20, "mirrored": False},
     }
-    assert result["blocked"] and result["bank"] == "known bad" and result["votes"] == 4
+    # Under the default weights: aHash 2 + dHash 2 + phash_simple 1 + PDQ 2.
+    assert result["blocked"] and result["bank"] == "known bad" and result["votes"] == 7
 
 
 @pytest.mark.parametrize("quorum, votes, blocked", [(4, 3, False), (4, 4, True), (2, 2, True)])
+@pytest.mark.usefixtures("one_vote_each")
 def test_an_n_of_m_quorum_comes_from_the_policy(policy, reference, quorum, votes, blocked):
     hashes, _ = reference
     policy.quorum = quorum
@@ -140,26 +177,30 @@ def test_an_n_of_m_quorum_comes_from_the_policy(policy, reference, quorum, votes
     assert result["quorum"] == quorum and result["blocked"] is blocked
 
 
+@pytest.mark.usefixtures("one_vote_each")
 def test_voters_switched_off_neither_vote_nor_count(policy, reference):
     hashes, _ = reference
-    set_voters(policy, ["phash", "mhash"], enabled=False)
-    fp = make_fp(hashes, {"ahash": 0, "phash": 0, "mhash": 0, "dhash": 0})
+    set_voters(policy, ["phash_simple", "phash"], enabled=False)
+    fp = make_fp(hashes, {"ahash": 0, "phash_simple": 0, "phash": 0, "dhash": 0})
     result = matcher.vote(fp, policy)
     assert result["voters"] == 3 and result["quorum"] == 2
     assert set(result["per_voter"]) == {"ahash", "dhash", "pdq"}
     assert result["votes"] == 2 and result["blocked"]
 
 
+@pytest.mark.usefixtures("one_vote_each")
 def test_thresholds_come_from_the_policy(policy, reference):
     hashes, _ = reference
-    fp = make_fp(hashes, {"ahash": 6, "dhash": 6, "phash": 6})
+    fp = make_fp(hashes, {"ahash": 6, "dhash": 6, "phash_simple": 6})
     assert matcher.vote(fp, policy)["blocked"]
     set_voters(policy, ["ahash", "dhash"], threshold=5)
     assert not matcher.vote(fp, policy)["blocked"]
 
 
+@pytest.mark.usefixtures("one_vote_each")
 def test_a_voters_weight_counts_its_vote_that_many_times(policy, reference):
-    """PDQ weighing 3 of 7: with aHash it reaches the majority (4) that 2 of 5 did not."""
+    """From one vote each, PDQ weighing 3 of 7: with aHash it reaches the majority (4) that
+    2 of 5 did not."""
     hashes, _ = reference
     fp = make_fp(hashes, {"ahash": 0, "pdq": 0})
     assert not matcher.vote(fp, policy)["blocked"]
@@ -170,7 +211,8 @@ def test_a_voters_weight_counts_its_vote_that_many_times(policy, reference):
 
 
 def test_votes_must_agree_on_one_picture(policy, block_bank):
-    """Three voters each near a different reference picture are not a match."""
+    """Three strong voters each near a different reference picture are not a match, though
+    their weight (2 + 2 + 2 under the defaults) on one picture would be well past 4."""
     refs = [random_hashes(seed) for seed in (11, 12, 13)]
     for i, hashes in enumerate(refs):
         add_content(block_bank, hashes, key=f"pic{i}")
@@ -178,8 +220,10 @@ def test_votes_must_agree_on_one_picture(policy, block_bank):
     fp["dhash"] = refs[1]["dhash"]
     fp["phash"] = refs[2]["phash"]
     result = matcher.vote(fp, policy)
-    assert not result["blocked"] and result["votes"] == 1
+    assert not result["blocked"] and (result["votes"], result["quorum"]) == (2, 4)
     assert sum(v["entry"] is not None for v in result["per_voter"].values()) == 3
+    together = matcher.vote(make_fp(refs[0], {"ahash": 0, "dhash": 0, "phash": 0}), policy)
+    assert together["blocked"] and together["votes"] == 6
 
 
 def test_a_pdq_only_hash_list_blocks_on_its_one_voter(policy, block_bank):
@@ -189,16 +233,23 @@ def test_a_pdq_only_hash_list_blocks_on_its_one_voter(policy, block_bank):
     fp = make_fp(random_hashes(6), {})
     fp["pdq"] = near(pdq, 25)
     result = matcher.vote(fp, policy)
-    assert result["blocked"] and result["votes"] == 1
-    assert result["eligible"] == 1 and result["quorum"] == 1 and result["voters"] == 5
+    # Under the defaults PDQ weighs 2 and is all the weight able to vote on the row, so its
+    # vote is the quorum (4 capped at 2), judged by the strict rule (PDQ within 31).
+    assert result["blocked"] and result["strict"] and result["votes"] == 2
+    assert result["eligible"] == 2 and result["quorum"] == 2 and result["voters"] == 9
 
 
 def test_a_featureless_picture_makes_the_pdq_voter_abstain(policy, reference):
+    """dHash and PDQ agreeing block by default; with PDQ's quality below 50 only dHash's 2
+    of the 4 needed is left (PDQ neither votes nor counts among the voters)."""
     hashes, _ = reference
-    fp = make_fp(hashes, {"ahash": 0, "dhash": 0, "pdq": 0}, quality=20)
+    detailed = matcher.vote(make_fp(hashes, {"dhash": 0, "pdq": 0}, quality=100), policy)
+    assert detailed["blocked"] and detailed["votes"] == 4 and detailed["voters"] == 9
+    fp = make_fp(hashes, {"dhash": 0, "pdq": 0}, quality=20)
     result = matcher.vote(fp, policy)
-    assert result["voters"] == 4 and "pdq" not in result["per_voter"]
-    assert result["votes"] == 2 and not result["blocked"]
+    assert result["voters"] == 7 and "pdq" not in result["per_voter"]
+    assert (result["votes"], result["eligible"], result["quorum"]) == (2, 7, 4)
+    assert not result["blocked"] and not result["strict"]
 
 
 def test_a_mirrored_copy_matches_through_the_mirror_hashes(policy, reference):
@@ -206,7 +257,7 @@ def test_a_mirrored_copy_matches_through_the_mirror_hashes(policy, reference):
     fp = make_fp(hashes, {})
     fp["mirror"] = {name: near(hashes[name], 1) for name in VOTERS}
     result = matcher.vote(fp, policy)
-    assert result["blocked"] and result["votes"] == 5
+    assert result["blocked"] and result["votes"] == 9  # all five voters: 2 + 2 + 1 + 2 + 2
     assert all(v["mirrored"] and v["distance"] == 1 for v in result["per_voter"].values())
     policy.mirror_aware = False
     assert not matcher.vote(fp, policy)["blocked"]
@@ -220,7 +271,7 @@ def test_an_allow_entry_overrides_a_block_match(policy, reference):
     add_content(allow, hashes)
     result = matcher.vote(fp, policy)
     assert result["blocked"] and result["allowed"]
-    assert result["allow_bank"] == "benign look-alikes" and result["allow_votes"] == 5
+    assert result["allow_bank"] == "benign look-alikes" and result["allow_votes"] == 9
     outcome = decide(scores={}, rules=DEFAULT_CATEGORIES, bank=result)
     assert outcome.outcome == "pass" and outcome.reason == "allow_listed"
 
@@ -228,24 +279,26 @@ def test_an_allow_entry_overrides_a_block_match(policy, reference):
 def test_an_allow_entry_needs_its_own_quorum(policy, reference):
     hashes, _ = reference
     allow = services.create_bank("benign", kind=Bank.Kind.ALLOW)
-    add_content(allow, {"ahash": hashes["ahash"]}, key="only-ahash")
+    add_content(allow, {"phash": hashes["phash"]}, key="only-phash")
     add_content(allow, random_hashes(99), key="other")
     fp = make_fp(hashes, {name: 0 for name in VOTERS})
     result = matcher.vote(fp, policy)
-    # The single-hash allow content has one eligible voter, so its one vote is its quorum.
-    assert result["allowed"] and result["allow_votes"] == 1
-    fp = make_fp(hashes, {"dhash": 0, "phash": 0, "mhash": 0})
+    # The single-hash allow content has one eligible voter (pHash, weight 2 by default), so
+    # its vote is its quorum (under the strict rule, as for block contents: phash within 6).
+    assert result["allowed"] and result["allow_votes"] == 2
+    fp = make_fp(hashes, {"dhash": 0, "phash_simple": 0, "ahash": 0})
     assert not matcher.vote(fp, policy)["allowed"]
 
 
 def test_disabled_entries_and_inactive_banks_take_no_part(policy, reference, block_bank):
     hashes, content = reference
-    fp = make_fp(hashes, {"ahash": 0, "dhash": 0, "phash": 0})
+    fp = make_fp(hashes, {"ahash": 0, "dhash": 0, "phash_simple": 0})
     assert matcher.vote(fp, policy)["blocked"]
     services.set_entries_enabled(BankEntry.objects.filter(algorithm="ahash"), False)
     result = matcher.vote(fp, policy)
-    # Four voters can still vote on the picture: 2 of them is not a majority.
-    assert not result["blocked"] and result["eligible"] == 4 and result["votes"] == 2
+    # Four voters (weight 7) can still vote on the picture: dHash and phash_simple give 3
+    # of the 4 needed.
+    assert not result["blocked"] and result["eligible"] == 7 and result["votes"] == 3
     services.set_contents_enabled([content], True)
     assert matcher.vote(fp, policy)["blocked"]
     block_bank.active = False
@@ -256,7 +309,8 @@ def test_disabled_entries_and_inactive_banks_take_no_part(policy, reference, blo
 def test_with_no_banks_the_vote_is_a_complete_clean_answer(policy):
     result = matcher.vote(make_fp(random_hashes(3), {}), policy)
     assert result["blocked"] is False and result["allowed"] is False
-    assert result["votes"] == 0 and result["voters"] == 5 and result["quorum"] == 3
+    # The default weights: 9 from the five voters, of which 4 block.
+    assert result["votes"] == 0 and result["voters"] == 9 and result["quorum"] == 4
     assert result["bank"] == "" and result["content"] is None
     assert all(not v["vote"] for v in result["per_voter"].values())
 
@@ -281,3 +335,57 @@ def test_a_change_rolled_back_is_not_seen(policy, reference, block_bank):
         services.set_entries_enabled(BankEntry.objects.all(), False)
         raise RuntimeError
     assert matcher.matcher.state() is before and matcher.vote(fp, policy)["blocked"]
+
+
+# -- the default policy (issue 9 §2, measured by bench/detection.py) -----------------------
+
+
+def test_the_default_policy_weighs_the_strong_voters_2_phash_simple_1_and_needs_4(policy):
+    weights = {name: setting.weight for name, setting in policy.voter_settings().items()}
+    assert weights == {"ahash": 2, "dhash": 2, "phash": 2, "pdq": 2, "phash_simple": 1}
+    assert policy.quorum == 4
+
+
+@pytest.mark.parametrize("pair", list(itertools.combinations(STRONG, 2)))
+def test_by_default_any_two_strong_voters_agreeing_block(policy, reference, pair):
+    hashes, content = reference
+    within = at_threshold(policy)
+    result = matcher.vote(make_fp(hashes, {name: within[name] for name in pair}), policy)
+    assert result["blocked"] and result["content"] == content.pk and not result["strict"]
+    assert (result["votes"], result["eligible"], result["quorum"]) == (4, 9, 4)
+    assert result["voters"] == 9 and result["full_quorum"] == 4
+    assert {n for n, v in result["per_voter"].items() if v["vote"]} == set(pair)
+
+
+@pytest.mark.parametrize("strong", STRONG)
+def test_by_default_phash_simple_and_one_strong_voter_do_not_block(policy, reference, strong):
+    hashes, content = reference
+    within = at_threshold(policy)
+    fp = make_fp(hashes, {"phash_simple": within["phash_simple"], strong: within[strong]})
+    result = matcher.vote(fp, policy)
+    assert not result["blocked"] and result["content"] == content.pk and not result["strict"]
+    assert (result["votes"], result["eligible"], result["quorum"]) == (3, 9, 4)
+    assert {n for n, v in result["per_voter"].items() if v["vote"]} == {"phash_simple", strong}
+
+
+@pytest.mark.parametrize(
+    "matching, votes, blocked",
+    [
+        ((), 0, False),
+        (("phash_simple",), 1, False),
+        (("pdq",), 2, False),
+        (("phash_simple", "ahash", "dhash"), 5, True),
+        (("ahash", "dhash", "phash"), 6, True),
+        (("phash_simple", "phash", "pdq", "dhash"), 7, True),
+        (VOTERS, 9, True),
+    ],
+)
+def test_the_default_weighted_tally(policy, reference, matching, votes, blocked):
+    """The result's votes, eligible and quorum are weights: 9 able to vote on a full
+    reference, 4 of it needed, each voter's vote counting its weight."""
+    hashes, content = reference
+    within = at_threshold(policy)
+    result = matcher.vote(make_fp(hashes, {name: within[name] for name in matching}), policy)
+    assert result["blocked"] is blocked
+    assert (result["votes"], result["eligible"], result["quorum"]) == (votes, 9, 4)
+    assert result["voters"] == 9 and result["content"] == (content.pk if matching else None)
