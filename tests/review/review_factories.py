@@ -7,9 +7,12 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from accounts.services import author_for_user
-from review.claims import enqueue_for_review
+from review.claims import claim_items, enqueue_for_review
+from review.decisions import record_decision
 from review.models import QueueEntry
+from review.pipeline import analyse_item
 from tests.factories import MediaItemFactory
+from uploads.intake import ingest_bytes
 from uploads.models import MediaItem
 
 
@@ -44,6 +47,20 @@ def review_item(
         MediaItem.objects.filter(pk=item.pk).update(created_at=timezone.now() - age)
         item.refresh_from_db()
     enqueue_for_review(item)
+    return item
+
+
+def rejected_item(data: bytes, uploader, moderator, name="cat.jpg") -> MediaItem:
+    """An uploaded picture, analysed (its hashes stored), sent to review and rejected by a
+    moderator through the queue."""
+    item = ingest_bytes(data, name=name, source="web", uploader=uploader)
+    analyse_item(item.pk)
+    MediaItem.objects.filter(pk=item.pk).update(status=MediaItem.Status.REVIEW)
+    item.refresh_from_db()
+    enqueue_for_review(item)
+    claim_items(moderator, 1)
+    record_decision(moderator, item, "reject", "Known banned image")
+    item.refresh_from_db()
     return item
 
 

@@ -5,9 +5,9 @@ from django.urls import reverse
 
 from hashing.models import Bank, BankContent
 from hashing.services import create_bank
-from review import claims, decisions
 from review.pipeline import analyse_item
 from tests.conftest import encode
+from tests.review.review_factories import rejected_item
 from uploads.intake import ingest_bytes
 from uploads.models import MediaItem
 
@@ -15,14 +15,7 @@ from uploads.models import MediaItem
 @pytest.fixture
 def rejected(uploader, moderator, photo):
     """A moderator rejected this cat photo (the policy had sent it to review)."""
-    item = ingest_bytes(encode(photo("chelsea")), name="cat.jpg", source="web", uploader=uploader)
-    MediaItem.objects.filter(pk=item.pk).update(status=MediaItem.Status.REVIEW)
-    item.refresh_from_db()
-    claims.enqueue_for_review(item)
-    claims.claim_items(moderator, 1)
-    decisions.record_decision(moderator, item, "reject", "Known banned image")
-    item.refresh_from_db()
-    return item
+    return rejected_item(encode(photo("chelsea")), uploader, moderator)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from django.urls import reverse
 from hashing.algorithms import ALGORITHMS
 from hashing.models import Bank
 from hashing.services import add_images, add_item_to_bank, create_bank
-from review import claims, decisions
+from review import decisions
 from review.admin import LABEL_WEIGHTS_HELP
 from review.categories import DEFAULT_CATEGORIES, Detection, category_scores
 from review.classifiers import ClassifierResult
@@ -28,6 +28,7 @@ from review.models import ClassifierLabel, PolicyChange
 from review.outcomes import PASS, REVIEW, decide
 from review.pipeline import analyse_item
 from tests.conftest import encode
+from tests.review.review_factories import rejected_item
 from uploads.intake import ingest_bytes
 from uploads.models import MediaItem
 
@@ -78,15 +79,7 @@ def block_bank(policy_admin):
 @pytest.fixture
 def rejected(uploader, moderator, photo):
     """A cat photo, analysed (its hashes stored), that a moderator rejected."""
-    item = ingest_bytes(encode(photo("chelsea")), name="cat.jpg", source="web", uploader=uploader)
-    analyse_item(item.pk)
-    MediaItem.objects.filter(pk=item.pk).update(status=MediaItem.Status.REVIEW)
-    item.refresh_from_db()
-    claims.enqueue_for_review(item)
-    claims.claim_items(moderator, 1)
-    decisions.record_decision(moderator, item, "reject", "Known banned image")
-    item.refresh_from_db()
-    return item
+    return rejected_item(encode(photo("chelsea")), uploader, moderator)
 
 
 def half(image):
