@@ -17,6 +17,11 @@ $(VENV)/.installed: requirements/base.txt requirements/dev.txt | $(BIN)/python
 
 install: $(VENV)/.installed
 
+# A local trial runs with DEBUG on: a development key and plain http are then allowed. A
+# deployment sets DEBUG=false and its own SECRET_KEY (README: Production set-up). RUN_PORT:
+# pages from http://127.0.0.1:$(PORT) and http://localhost:$(PORT) may open websockets.
+run: export DEBUG ?= true
+run: export RUN_PORT = $(PORT)
 run: install
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
@@ -24,7 +29,7 @@ run: install
 	@echo "Demo logins (local trials only):"
 	@$(BIN)/python manage.py create_demo_users
 	@echo "Open http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/)"
-	$(BIN)/daphne -b $(HOST) -p $(PORT) moderation_site.asgi:application
+	$(BIN)/python -m moderation_site.server -b $(HOST) -p $(PORT)
 
 worker: install
 	$(BIN)/celery -A moderation_site worker --loglevel=info --concurrency=2
@@ -41,6 +46,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/matching.py
+	$(BIN)/python bench/hostile.py
 	@if [ -n "$$DATABASE_URL" ]; then $(BIN)/python bench/claims.py; \
 	else echo "bench/claims.py needs DATABASE_URL pointing at PostgreSQL: skipped"; fi
 

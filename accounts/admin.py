@@ -3,10 +3,12 @@ from django.contrib.auth.admin import UserAdmin
 
 from moderation_site.admin import ReadOnlyAdmin
 
+from .forms import AdminLoginForm
 from .models import AccountEvent, Author, Strike, User
 from .services import lift_ban
 
 admin.site.register(User, UserAdmin)
+admin.site.login_form = AdminLoginForm  # a banned admin is refused at log-in too
 
 
 class StrikeInline(admin.TabularInline):

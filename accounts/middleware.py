@@ -5,9 +5,7 @@ from django.shortcuts import redirect
 from moderation_site.errors import json_error
 from moderation_site.http import wants_json
 
-from .services import is_user_banned
-
-BANNED_MESSAGE = "Your account is banned. Contact the moderators to appeal."
+from .services import BANNED_MESSAGE, is_user_banned
 
 
 class EndBannedSessionsMiddleware:

@@ -1,10 +1,15 @@
 """Authors, strikes and bans: shared by uploads, review, the API and the Slack bot."""
 
+from django.contrib.auth import SESSION_KEY
 from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from .models import AccountEvent, Author, Strike
+from .sessions import end_access
+
+# Shown at log-in, on the next request of a banned session and to API clients.
+BANNED_MESSAGE = "Your account is banned. Contact the moderators to appeal."
 
 
 def author_for_user(user) -> Author:
@@ -30,6 +35,20 @@ def author_for_external(kind: str, external_id: str, display_name: str = "") -> 
 
 def is_user_banned(user) -> bool:
     return Author.objects.filter(user_id=user.pk, status=Author.Status.BANNED).exists()
+
+
+def may_stay_connected(user, session=None) -> bool:
+    """A websocket's user may connect (and stay): signed in, active, not banned, and the
+    browser session it came with still signs them in (a log-out racing the connect)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if is_user_banned(user):
+        return False
+    key = getattr(session, "session_key", None)
+    if session is None or key is None:
+        return True
+    fresh = session.__class__(session_key=key)  # read again: the scope's copy is cached
+    return str(fresh.get(SESSION_KEY)) == str(user.pk)
 
 
 def add_strike(
@@ -95,6 +114,9 @@ def lift_ban(author: Author, *, actor, note: str = "") -> Author:
 
 
 def _end_access(author: Author) -> None:
-    """Stop API tokens now; sessions end on their next request (EndBannedSessionsMiddleware)."""
+    """Stop API tokens now; after commit, close the user's websockets and release their
+    review claims (accounts.sessions.end_access); sessions end on their next request
+    (EndBannedSessionsMiddleware) and a new log-in is refused (accounts.forms)."""
     if author.user_id:
         Token.objects.filter(user_id=author.user_id).delete()
+        end_access(author.user_id, cause="banned")

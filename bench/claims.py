@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moderation_site.settings")
+os.environ.setdefault("SECRET_KEY", "bench-only-throwaway-key")  # DEBUG off needs one
 
 BENCH_DB = "bench_claims"
 

@@ -58,6 +58,7 @@ def setup_django(database: str | None) -> None:
     os.environ["PRIVATE_MEDIA_ROOT"] = f"{tmp}/private"
     os.environ.pop("REDIS_URL", None)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moderation_site.settings")
+    os.environ.setdefault("SECRET_KEY", "bench-only-throwaway-key")  # DEBUG off needs one
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
     from django.core.management import call_command

@@ -26,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moderation_site.settings")
+os.environ.setdefault("SECRET_KEY", "bench-only-throwaway-key")  # DEBUG off needs one
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")  # the test client speaks plain http
 os.environ.setdefault("NUDENET_THREADS", "1")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.pop("REDIS_URL", None)  # tasks in-process: we measure the work, not a broker

@@ -8,6 +8,7 @@ switch to PostgreSQL, Redis (Celery broker, channels-redis, cache) and S3.
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -17,9 +18,33 @@ if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env("SECRET_KEY", default="insecure-dev-key-change-me-in-production-0123456789")
+# Signs sessions, CSRF tokens and password resets. A deployment (DEBUG off) must set its own;
+# only a local trial with DEBUG on (`make run`) falls back to this published development key.
+SECRET_KEY = env("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. With DEBUG off the platform does not start without a "
+            "secret key of its own: set SECRET_KEY (environment or .env) to a long random "
+            "string, e.g. the output of: python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(50))'. For a local trial, `make run` runs with "
+            "DEBUG=true and needs no key."
+        )
+    SECRET_KEY = "django-insecure-development-key-for-debug-only-never-in-production"
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Pages that may open our websockets: scheme, host and port exactly (moderation_site.origins).
+# By default the CSRF-trusted origins and, for a local trial (DEBUG, or no REDIS_URL: the
+# embedded defaults), `make run`'s http://127.0.0.1:$(PORT) and http://localhost:$(PORT).
+_RUN_PORT = env.int("RUN_PORT", default=8000)  # `make run` passes its PORT
+_LOCAL_ORIGINS = [f"http://127.0.0.1:{_RUN_PORT}", f"http://localhost:{_RUN_PORT}"]
+WEBSOCKET_ALLOWED_ORIGINS = env.list(
+    "WEBSOCKET_ALLOWED_ORIGINS",
+    default=[
+        *CSRF_TRUSTED_ORIGINS,
+        *(_LOCAL_ORIGINS if DEBUG or not env("REDIS_URL", default="") else []),
+    ],
+)
 
 INSTALLED_APPS = [
     "daphne",
@@ -40,6 +65,7 @@ INSTALLED_APPS = [
     "uploads",
     "hashing",
     "review",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -106,7 +132,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "static"
+# `manage.py collectstatic` fills it; WhiteNoise serves it from the app process (daphne does
+# not serve static files), the files it found when the process started.
+STATIC_ROOT = Path(env("STATIC_ROOT", default=str(VAR_DIR / "static")))
 
 # Originals are private: never under a served folder, read through permission-checked views.
 PRIVATE_MEDIA_ROOT = Path(env("PRIVATE_MEDIA_ROOT", default=str(VAR_DIR / "private")))
@@ -180,6 +208,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "AnalysisDecisionEnum": "api.serializers.DECISION_CHOICES",
+        "CompatDecisionEnum": "api.serializers.COMPAT_DECISIONS",
+        "ModeratorDecisionEnum": "review.models.Decision.Verdict",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "moderation_site.openapi.add_error_responses",
+    ],
 }
 
 # Intake limits; the upload page and every API repeat them in their messages.
@@ -190,11 +227,29 @@ UPLOAD_MAX_FILES = env.int("UPLOAD_MAX_FILES", default=20)
 # at: all up to 8, else 8 spread evenly from first to last (~20 ms each with NudeNet).
 UPLOAD_MAX_FRAMES = env.int("UPLOAD_MAX_FRAMES", default=1000)
 ANIMATION_SAMPLE_FRAMES = env.int("ANIMATION_SAMPLE_FRAMES", default=8)
+# Sides and proportions (refused above, from the header). 30,000 px: a 1,200 px wide page
+# captured 25 screens long; 25 to 1: above long screenshots (~1:20) and panoramas (~10:1),
+# below strips that no classifier can see (its 320 px input would hold 12 px of picture).
+UPLOAD_MAX_SIDE = env.int("UPLOAD_MAX_SIDE", default=30_000)
+UPLOAD_MAX_ASPECT_RATIO = env.float("UPLOAD_MAX_ASPECT_RATIO", default=25.0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# The largest request body the web server reads (moderation_site.server refuses more with a
+# 413 before reading it; set the reverse proxy's limit to the same, README): a full batch
+# of files plus 1 MB for the other fields and the multipart framing. 401 MB by default.
+REQUEST_MAX_BYTES = env.int(
+    "REQUEST_MAX_BYTES",
+    default=max(DATA_UPLOAD_MAX_MEMORY_SIZE, UPLOAD_MAX_BYTES * UPLOAD_MAX_FILES + 1024 * 1024),
+)
 URL_FETCH_TIMEOUT = env.float("URL_FETCH_TIMEOUT", default=10.0)
 # CIDRs allowed despite the SSRF guard (tests only; leave empty in production).
 URL_FETCH_ALLOWED_NETWORKS = env.list("URL_FETCH_ALLOWED_NETWORKS", default=[])
+
+# The public API's analyses (api.analyses): how long ?wait= may hold a request for the
+# verdict (one item; a batch), and how many items a batch takes (400 above).
+API_WAIT_MAX_S = env.float("API_WAIT_MAX_S", default=5.0)
+API_BATCH_WAIT_MAX_S = env.float("API_BATCH_WAIT_MAX_S", default=30.0)
+API_BATCH_MAX_ITEMS = env.int("API_BATCH_MAX_ITEMS", default=50)
 
 # Classifiers: the policy (admin) picks which providers run; these are the process's limits.
 CLASSIFIER_TIMEOUT_S = env.float("CLASSIFIER_TIMEOUT_S", default=30.0)  # all providers, per item
@@ -203,9 +258,29 @@ NUDENET_THREADS = env.int("NUDENET_THREADS", default=1)  # onnxruntime intra-op 
 AWS_REKOGNITION_REGION = env("AWS_REKOGNITION_REGION", default="us-east-1")
 AWS_REKOGNITION_MIN_CONFIDENCE = env.float("AWS_REKOGNITION_MIN_CONFIDENCE", default=50.0)
 
+# HTTPS. With DEBUG off the defaults are those of a deployment served over TLS; `manage.py
+# check --deploy --fail-level WARNING` passes with .env.example's values (CI runs it). Behind
+# a proxy that ends TLS, set SECURE_PROXY_SSL_HEADER (else the SSL redirect loops); a trial
+# on plain http with DEBUG off sets SECURE_SSL_REDIRECT and the two *_COOKIE_SECURE to false.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# e.g. HTTP_X_FORWARDED_PROTO,https: the header the proxy sets, and its value on https.
+_proxy_ssl_header = [h.strip() for h in env.list("SECURE_PROXY_SSL_HEADER", default=[])]
+_proxy_ssl_header = [h for h in _proxy_ssl_header if h]
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise ImproperlyConfigured(
+        "SECURE_PROXY_SSL_HEADER takes a header and its value, e.g. "
+        "HTTP_X_FORWARDED_PROTO,https (a header your proxy always sets, never one a client's "
+        "request passes through)."
+    )
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) or None
+# HSTS is sent on https responses only. Subdomains and preload are commitments for the whole
+# domain (hstspreload.org), so they are off unless set.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=SESSION_COOKIE_SECURE)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 

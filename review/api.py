@@ -5,6 +5,8 @@ from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.sessions import credential_of
+
 from . import access, claims, counts, decisions
 from .serializers import (
     ClaimSerializer,
@@ -46,7 +48,7 @@ class ClaimAPI(ReviewAPIView):
     @extend_schema(request=ClaimSerializer, responses={200: ITEMS, 400: ERROR})
     def post(self, request):
         data = _valid(ClaimSerializer, request)
-        claimed = claims.claim_items(request.user, data.get("count"))
+        claimed = claims.claim_items(request.user, data.get("count"), source=credential_of(request))
         entries = claims.claimed_entries(request.user).filter(pk__in=[e.pk for e in claimed])
         return Response({"items": ReviewItemSerializer(entries, many=True).data})
 

@@ -8,6 +8,7 @@ class ReviewConfig(AppConfig):
 
     def ready(self):
         # Django's place for wiring: the models are loaded only from here on.
+        from accounts.sessions import access_ended, credential_of
         from uploads.intake import set_analysis_hook
 
         from . import claims, tasks
@@ -16,9 +17,15 @@ class ReviewConfig(AppConfig):
         set_analysis_hook(tasks.enqueue_analysis)
 
         def release_claims_at_logout(sender, request=None, user=None, **kwargs):
-            """Logging out hands back everything the moderator held."""
-            if user is not None and user.pk:
-                claims.release_claims(user)
+            """Logging out hands back what that session claimed; the same moderator's API
+            token and other browsers keep theirs."""
+            if user is not None and user.pk and request is not None:
+                claims.release_at_logout(user, credential_of(request))
+
+        def release_claims_when_access_ends(sender, user_id, **kwargs):
+            """A ban or a deactivation (accounts.sessions.end_access) hands back everything
+            the user held, at once."""
+            claims.release_all_of(user_id)
 
         def seed_policy(sender, **kwargs):
             """Every migrate (and a test database's flush) makes the policy rows that are
@@ -27,5 +34,8 @@ class ReviewConfig(AppConfig):
 
         user_logged_out.connect(
             release_claims_at_logout, dispatch_uid="review.release_at_logout", weak=False
+        )
+        access_ended.connect(
+            release_claims_when_access_ends, dispatch_uid="review.release_at_end", weak=False
         )
         post_migrate.connect(seed_policy, sender=self, dispatch_uid="review.seed", weak=False)

@@ -6,12 +6,19 @@ but serialises writers (settings open transactions IMMEDIATE), which gives the s
 every claim update is also conditional on the row still being unclaimed.
 
 Pages, the API, consumers, tasks and admin actions all call these functions.
+
+Each claim records the credential that made it (`claim_source`: a browser session or an API
+token, accounts.sessions.credential_of), so that a log-out releases that session's claims
+only. Every release records whose claim ended, when and why (`released_by`, `released_at`,
+`release_cause`) in the same UPDATE that ends it, so that a late decision is told the real
+cause (review.decisions).
 """
 
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from moderation_site.errors import Conflict
@@ -113,13 +120,15 @@ def claimed_entries(moderator):
     )
 
 
-def claim_items(moderator, count=None) -> list[QueueEntry]:
+def claim_items(moderator, count=None, source: str = "") -> list[QueueEntry]:
     """Claim up to `count` pending groups (review before confirmations, the most severe,
     then the oldest) for a lease.
 
     Near duplicates grouped with a claimed item come along, so the result can be longer
     than `count`. Expired leases are released first, so a crashed tab's items return.
     Returns the entries without their items; `claimed_entries` reads those for display.
+    `source` names the credential that claims (a session or a token): a log-out releases
+    what its session claimed.
     """
     require_moderator(moderator)
     policy = Policy.current()
@@ -139,7 +148,12 @@ def claim_items(moderator, count=None) -> list[QueueEntry]:
             # Conditional on still being pending: the row count proves every row is ours.
             updated = QueueEntry.objects.filter(
                 pk__in=[e.pk for e in picked], claimed_by__isnull=True
-            ).update(claimed_by=moderator, claimed_at=now, lease_expires_at=lease)
+            ).update(
+                claimed_by=moderator,
+                claimed_at=now,
+                lease_expires_at=lease,
+                claim_source=source[:64],
+            )
             if updated != len(picked):  # never with row locks; re-read rather than guess
                 picked = list(
                     QueueEntry.objects.filter(
@@ -150,6 +164,7 @@ def claim_items(moderator, count=None) -> list[QueueEntry]:
             counts_changed()
     for entry in picked:
         entry.claimed_by, entry.claimed_at, entry.lease_expires_at = moderator, now, lease
+        entry.claim_source = source[:64]
     return sorted(picked, key=_working_order)
 
 
@@ -162,18 +177,38 @@ def heartbeat(moderator) -> list[QueueEntry]:
     return list(claimed_entries(moderator))
 
 
-def release_claims(moderator, item_uuids=None) -> int:
-    """Hand back what a moderator holds (all, or the given items). Needs no permission:
-    anyone may let go of their own claims, e.g. at logout after losing the role."""
+def release_claims(
+    moderator, item_uuids=None, source: str | None = None, cause=QueueEntry.ReleaseCause.RELEASED
+) -> int:
+    """Hand back what a moderator holds (all, or the given items; with `source`, only what
+    that session or token claimed). Needs no permission: anyone may let go of their own
+    claims, e.g. at logout after losing the role."""
     held = QueueEntry.objects.filter(claimed_by=moderator)
     if item_uuids is not None:
         held = held.filter(item__uuid__in=list(item_uuids))
-    return _release(held)
+    if source is not None:
+        held = held.filter(claim_source=source)
+    return _release(held, cause)
+
+
+def release_at_logout(moderator, source: str) -> int:
+    """A log-out releases what that browser session claimed: not the claims of the same
+    moderator's API token or of their other browsers."""
+    if not source:
+        return 0
+    return release_claims(moderator, source=source, cause=QueueEntry.ReleaseCause.LOGOUT)
+
+
+def release_all_of(user_id: int) -> int:
+    """A ban or a deactivation: everything the user holds goes back to the queue at once."""
+    held = QueueEntry.objects.filter(claimed_by_id=user_id)
+    return _release(held, QueueEntry.ReleaseCause.ACCOUNT)
 
 
 def release_entries(entry_ids) -> int:
     """Admin action: release claims whoever holds them."""
-    return _release(QueueEntry.objects.filter(pk__in=list(entry_ids), claimed_by__isnull=False))
+    held = QueueEntry.objects.filter(pk__in=list(entry_ids), claimed_by__isnull=False)
+    return _release(held, QueueEntry.ReleaseCause.ADMIN)
 
 
 def release_expired() -> int:
@@ -185,9 +220,23 @@ def release_expired() -> int:
     return released
 
 
-def _release(queryset) -> int:
+def _ended(cause, at) -> dict:
+    """The columns of a release: the claim ends and its end is recorded, in one UPDATE (the
+    right-hand sides read the row as it was, so released_by is the holder whose claim ends)."""
+    return {
+        "released_by": F("claimed_by"),
+        "released_at": at,
+        "release_cause": cause,
+        "claimed_by": None,
+        "claimed_at": None,
+        "lease_expires_at": None,
+        "claim_source": "",
+    }
+
+
+def _release(queryset, cause) -> int:
     with transaction.atomic():
-        released = queryset.update(claimed_by=None, claimed_at=None, lease_expires_at=None)
+        released = queryset.update(**_ended(cause, timezone.now()))
         if released:
             counts_changed()
     return released
@@ -203,5 +252,5 @@ def _release_expired(now) -> int:
     if not expired:
         return 0
     return QueueEntry.objects.filter(pk__in=expired, lease_expires_at__lt=now).update(
-        claimed_by=None, claimed_at=None, lease_expires_at=None
+        **_ended(QueueEntry.ReleaseCause.EXPIRED, F("lease_expires_at"))  # when it ran out
     )

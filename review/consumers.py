@@ -5,6 +5,9 @@ import weakref
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from accounts.services import may_stay_connected
+from accounts.sessions import CLOSE_REFUSED, EndsWithSession
+
 from .access import is_moderator
 from .counts import COUNTS_GROUP, counts_snapshot, stats_for
 
@@ -34,8 +37,9 @@ class SharedSnapshot:
 snapshots = SharedSnapshot()
 
 
-class ReviewCountsConsumer(AsyncJsonWebsocketConsumer):
-    """Live queue numbers for open review pages; moderators only (close code 4403)."""
+class ReviewCountsConsumer(EndsWithSession, AsyncJsonWebsocketConsumer):
+    """Live queue numbers for open review pages; moderators only, not banned (close code
+    4403). Closes when its session ends (log-out 4401; ban or deactivation 4403)."""
 
     user_id = None
     refresh = None
@@ -45,7 +49,12 @@ class ReviewCountsConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
         if not await database_sync_to_async(is_moderator)(user):
-            await self.close(code=4403)
+            await self.close(code=CLOSE_REFUSED)
+            return
+        await self.join_session_groups(user)
+        if not await database_sync_to_async(may_stay_connected)(user, self.scope.get("session")):
+            await self.leave_session_groups()
+            await self.close(code=CLOSE_REFUSED)
             return
         self.user_id = user.pk
         await self.channel_layer.group_add(COUNTS_GROUP, self.channel_name)
@@ -57,6 +66,7 @@ class ReviewCountsConsumer(AsyncJsonWebsocketConsumer):
             self.refresh.cancel()
         if self.user_id is not None:
             await self.channel_layer.group_discard(COUNTS_GROUP, self.channel_name)
+        await self.leave_session_groups()
 
     async def counts_changed(self, event):
         self.poked_at = time.monotonic()

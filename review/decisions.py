@@ -66,7 +66,7 @@ def record_decision(moderator, item: MediaItem, decision: str, reason: str = "")
         entries = list(QueueEntry.objects.select_for_update().filter(held).order_by("pk"))
         entry = next((e for e in entries if e.item_id == item.pk), None)
         if entry is None or entry.claimed_by_id != moderator.pk:
-            raise ClaimConflict(_conflict_message(item, entry))
+            raise ClaimConflict(_conflict_message(moderator, item, entry))
         entries = [e for e in entries if e.claimed_by_id == moderator.pk]
         decisions = _settle(moderator, entries, decision, reason)
     return decisions
@@ -128,15 +128,35 @@ def verdict_for(decision: str, reason: str, now) -> Verdict:
     )
 
 
-def _conflict_message(item: MediaItem, entry: QueueEntry | None) -> str:
-    if entry is not None and entry.claimed_by_id is None:
-        return "Your claim on this item ran out and it went back to the queue; fetch it again."
-    if entry is not None:
-        return "Another moderator holds this item now (your claim ran out or was released)."
-    last = Decision.objects.filter(item_id=item.pk).select_related("moderator").first()
-    if last is not None:
-        return f"This item was already decided: {last.decision} by {last.moderator}."
-    return "This item is not waiting for review."
+def _conflict_message(moderator, item: MediaItem, entry: QueueEntry | None) -> str:
+    """Why this moderator may not decide the item, from the locked row: who holds it now,
+    and how their own claim ended (recorded by review.claims at each release)."""
+    if entry is None:
+        last = Decision.objects.filter(item_id=item.pk).select_related("moderator").first()
+        if last is not None:
+            return f"This item was already decided: {last.decision} by {last.moderator}."
+        return "This item is not waiting for review."
+    mine = entry.released_by_id == moderator.pk
+    if entry.claimed_by_id is not None:
+        if mine:
+            return f"Another moderator holds this item now: {_how_it_ended(entry)}."
+        return "Another moderator holds this item now."
+    if mine:
+        return f"{_how_it_ended(entry, capital=True)}; it is back in the queue: fetch it again."
+    return "You do not hold this item: it is waiting in the queue; fetch it first."
+
+
+def _how_it_ended(entry: QueueEntry, capital: bool = False) -> str:
+    Cause = QueueEntry.ReleaseCause
+    at = f" at {entry.released_at:%H:%M} UTC" if entry.released_at else ""
+    sentence = {
+        Cause.RELEASED: f"you released it{at}",
+        Cause.LOGOUT: f"you released it when you logged out{at}",
+        Cause.EXPIRED: f"your claim expired (its lease ran out{at}; no open page renewed it)",
+        Cause.ADMIN: f"an admin released your claim{at}",
+        Cause.ACCOUNT: f"your claims were released{at} when your account was suspended",
+    }.get(entry.release_cause, f"your claim ended{at}")
+    return sentence[0].upper() + sentence[1:] if capital else sentence
 
 
 def override_decision(user, item: MediaItem, decision: str, reason: str) -> Decision:

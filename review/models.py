@@ -376,6 +376,13 @@ class QueueEntry(models.Model):
         REVIEW = "review", "Review"
         CONFIRM = "confirm", "Confirm a model's block"
 
+    class ReleaseCause(models.TextChoices):
+        RELEASED = "released", "Released by its moderator"
+        LOGOUT = "logout", "Its moderator logged out of the session that claimed it"
+        EXPIRED = "expired", "The lease ran out"
+        ADMIN = "admin", "Released by an admin"
+        ACCOUNT = "account", "Its moderator was banned or deactivated"
+
     item = models.OneToOneField(
         "uploads.MediaItem", on_delete=models.CASCADE, related_name="queue_entry"
     )
@@ -397,6 +404,24 @@ class QueueEntry(models.Model):
     )
     claimed_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    claim_source = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="Which credential made the claim: a browser session (session:<digest>) "
+        "or an API token (token:<digest>). Logging out releases that session's claims only.",
+    )
+    # How the last claim ended, so that its holder's next decision is told the real cause.
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who held the item until its last release.",
+    )
+    released_at = models.DateTimeField(null=True, blank=True)
+    release_cause = models.CharField(max_length=12, choices=ReleaseCause.choices, blank=True)
     queued_at = models.DateTimeField(auto_now_add=True)
 
     PRIORITY = {Purpose.REVIEW: 1, Purpose.CONFIRM: 0}

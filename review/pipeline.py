@@ -22,6 +22,7 @@ from hashing.matcher import vote
 from hashing.models import Fingerprint
 from uploads.kinds import get_kind
 from uploads.models import MediaItem
+from uploads.services import make_public_copy
 
 from .categories import category_scores, overall_class
 from .claims import enqueue_for_review
@@ -50,7 +51,8 @@ def analyse_item(item_id: int, request_id: str | None = None) -> Analysis | None
     """Run the automated analysis once; later calls for a decided item do nothing.
 
     Any failure sends the item to review (never a silent pass, never stuck processing).
-    An animation is judged on its worst sampled frame (review.frames).
+    An animation is judged on its worst sampled frame (review.frames). The item's public
+    copy is made here too (uploads.services.make_public_copy), off the request path.
     """
     item = MediaItem.objects.select_related("author").filter(pk=item_id).first()
     if item is None or item.status != MediaItem.Status.PROCESSING:
@@ -60,7 +62,7 @@ def analyse_item(item_id: int, request_id: str | None = None) -> Analysis | None
     started = time.perf_counter()
     policy = Policy.current()
     rules = policy.category_rules(item.kind)
-    frames, found, results, errors = None, [], [], {}
+    frames, found, results, errors, data = None, [], [], {}, None
     worst = worst_of([])
     try:
         kind = get_kind(item.kind)
@@ -116,6 +118,12 @@ def analyse_item(item_id: int, request_id: str | None = None) -> Analysis | None
         outcome = Outcome(
             REVIEW, "analysis_error", "The automatic analysis failed, so a person will look at it."
         )
+    if data is not None:
+        # The public copy, once, here in the worker and before the verdict can make the
+        # item visible: the web request only streams it. Never raises (a still at worst).
+        t = time.perf_counter()
+        make_public_copy(item, data)
+        timings["public_copy"] = _ms(t)
     category, confidence = shown_class(outcome, worst.scores, rules)
     timings["total"] = _ms(started)
     findings = Findings(

@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Strike
+from accounts.sessions import credential_of
 from hashing import services as bank_services
 from hashing.forms import AddToBankForm
 from hashing.models import Bank, BankContent
@@ -33,8 +34,9 @@ KEYS = [
     ("j / →", "next item"),
     ("k / ←", "previous item"),
     ("x", "select or unselect the current item"),
-    ("v", "reveal the current image (again to blur it)"),
+    ("v", "reveal the current item's images (again to blur them); or click a picture"),
     ("b", "blur on or off for all images"),
+    ("g", "greyscale on or off for all images (revealed ones too)"),
     ("f", "fetch more"),
     ("u", "release everything not decided"),
     ("/", "write a reason"),
@@ -111,7 +113,9 @@ def queue_page(request):
 @require_POST
 @moderator_view
 def claim(request):
-    entries = claims.claim_items(request.user, request.POST.get("count"))
+    entries = claims.claim_items(
+        request.user, request.POST.get("count"), source=credential_of(request)
+    )
     if wants_json(request):
         return JsonResponse({"items": [str(e.item.uuid) for e in entries]})
     if entries:
@@ -271,6 +275,7 @@ def _history_context(item) -> dict:
         # What matched: bank reference, past items, each voter; pictures side by side.
         "evidence": evidence_for(item, analyses[0] if analyses else None),
         "can_see_original": True,
+        "source_url": item.source_url,  # moderators only here: in full
         "policy": Policy.current(),
         "max_reason": decisions.MAX_REASON,
     }

@@ -20,3 +20,19 @@ needs_chromium = pytest.mark.browser  # skipped without chromium on PATH (tests/
 
 def launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+
+
+def log_in(page, base_url, username, next_url="/"):
+    """Sign in through the log-in form (personas have the password "pw-<username>")."""
+    page.goto(f"{base_url}/accounts/login/?next={next_url}")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", "pw-" + username)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**{next_url}")
+
+
+def collect_page_errors(page) -> list[str]:
+    """Uncaught JavaScript errors of the page, as they happen ('pageerror' events)."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return errors

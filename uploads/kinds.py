@@ -107,7 +107,8 @@ class MediaKind:
         return Frames((Frame(self.decode(data)),))
 
     def public_rendition(self, data: bytes, mime: str) -> bytes:
-        """What people other than staff and the uploader are shown."""
+        """What people other than staff and the uploader are shown. Called once per item,
+        in the worker after the analysis; the result is stored and served as it is."""
         return data
 
 
@@ -127,12 +128,69 @@ def open_for_hashing(data: bytes, size: tuple[int, int] = DEFAULT_DECODE_SIZE) -
     return _for_analysis(image, size)
 
 
+# The longest side of an analysis copy. The factor that keeps the short side at 384 px or
+# more is 0 or 1 for a strip (a 20000 x 1 picture kept its 20,000 px); the hashes read
+# 384 px and the classifier 320, so the long side is brought to 2048 px at most as well.
+# Pictures up to about 5:1 are reduced as before.
+ANALYSIS_MAX_SIDE = 2048
+# Pixels flattened and reduced at a time (about 4 MB in RGBA), see _for_analysis.
+STRIP_PIXELS = 1 << 20
+_ORIENTATION = 0x0112  # the EXIF tag ImageOps.exif_transpose reads
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# Transpositions whose output row y is the input's column y (or width - 1 - y).
+_SWAPS = {Image.Transpose.TRANSPOSE, Image.Transpose.ROTATE_270}
+_SWAPS_MIRRORED = {Image.Transpose.TRANSVERSE, Image.Transpose.ROTATE_90}
+_ROWS_MIRRORED = {Image.Transpose.ROTATE_180, Image.Transpose.FLIP_TOP_BOTTOM}
+
+
+def reduction_factor(width: int, height: int, size: tuple[int, int]) -> int:
+    """The box-reduction factor of an upright picture: the most that keeps it no smaller
+    than ``size``, and at least what brings its longest side to ANALYSIS_MAX_SIDE."""
+    keep = min(width // size[0], height // size[1])
+    return max(keep, -(-max(width, height) // ANALYSIS_MAX_SIDE))
+
+
 def _for_analysis(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    image = prepare(ImageOps.exif_transpose(image))
-    factor = min(image.width // size[0], image.height // size[1])
-    if factor >= 2:
-        image = image.reduce(factor)
-    return image
+    """Upright, flat RGB, box-reduced by ``reduction_factor``.
+
+    The same pixels as ``prepare(exif_transpose(image)).reduce(factor)``, made a band of
+    rows at a time: each band is cut from the decoded picture, turned upright, flattened
+    and reduced on its own (flattening is per pixel, and bands of a multiple of the factor
+    keep the reduction's blocks). Whole, a 50 Mpx RGBA picture took five copies of itself
+    (+935 MB); in bands the decoded picture is the only large thing held.
+    """
+    image.load()
+    method = _TRANSPOSE.get(image.getexif().get(_ORIENTATION, 1))
+    swapped = method in _SWAPS or method in _SWAPS_MIRRORED
+    width, height = (image.height, image.width) if swapped else image.size
+    factor = reduction_factor(width, height, size)
+    if factor < 2:  # at most 2048 x 767 pixels: whole
+        return prepare(ImageOps.exif_transpose(image))
+    rows = max(1, STRIP_PIXELS // (width * factor)) * factor  # upright rows per band
+    out = Image.new("RGB", (-(-width // factor), -(-height // factor)))
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        if method in _SWAPS:
+            box = (top, 0, bottom, image.height)
+        elif method in _SWAPS_MIRRORED:
+            box = (image.width - bottom, 0, image.width - top, image.height)
+        elif method in _ROWS_MIRRORED:
+            box = (0, image.height - bottom, image.width, image.height - top)
+        else:
+            box = (0, top, image.width, bottom)
+        band = image.crop(box)
+        if method is not None:
+            band = band.transpose(method)
+        out.paste(prepare(band).reduce(factor), (0, top // factor))
+    return out
 
 
 def frame_count(image: Image.Image) -> int:
@@ -215,7 +273,10 @@ class ImageKind(MediaKind):
         return sample_frames(data)
 
     def public_rendition(self, data: bytes, mime: str) -> bytes:
-        return render_public(data, mime)
+        """Pixels and at most a standard sRGB profile; an animation bounded in frames,
+        pixels and duration; a still of the first frame if that fails (uploads.renditions).
+        Made once in the worker (uploads.services.make_public_copy), never in a request."""
+        return render_public(data, mime, max_frames=settings.UPLOAD_MAX_FRAMES)
 
 
 # -- the registry ----------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 import uuid
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import models
@@ -86,6 +87,15 @@ class MediaItem(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.uuid.hex[:8]} ({self.status})"
+
+    @property
+    def source_host(self) -> str:
+        """The source URL's host alone (no user name, port, path or query): what people
+        other than staff are shown of it."""
+        try:
+            return urlsplit(self.source_url).hostname or ""
+        except ValueError:
+            return ""
 
     @property
     def is_visible(self) -> bool:

@@ -1,10 +1,11 @@
 """The one representation of an item: page JSON, websocket pushes, the API and the bot.
 
-``item_payload`` is what anyone allowed to see an item gets; ``staff_payload`` adds what
-only moderators see (the author and the matches). Review tools add their claim on top.
-The serializers declare the same fields for the API schema and answer through these
-functions: one shape, built without DRF's per-call field introspection (which cost about
-1 ms per item on the upload path, measured).
+``item_payload`` is what anyone allowed to see an item gets (of a source URL, its host
+alone: a pasted pre-signed URL's query string is a key); ``staff_payload`` adds what only
+moderators see (the author, the matches and the source URL in full). Review tools add
+their claim on top. The serializers declare the same fields for the API schema and answer
+through these functions: one shape, built without DRF's per-call field introspection
+(which cost about 1 ms per item on the upload path, measured).
 """
 
 from django.urls import reverse
@@ -34,6 +35,7 @@ def item_payload(item: MediaItem) -> dict:
         "height": item.height,
         "details": item.details,
         "source": item.source,
+        "source_host": item.source_host,
         "duplicate_of": str(item.duplicate_of.uuid) if item.duplicate_of_id else None,
         "duplicate_distance": item.duplicate_distance,
         "created_at": _DATETIME.to_representation(item.created_at) if item.created_at else None,
@@ -55,6 +57,7 @@ def staff_payload(item: MediaItem) -> dict:
         if author is not None
         else None,
         "matches": item.matches,
+        "source_url": item.source_url,
     }
 
 
@@ -77,6 +80,7 @@ class ItemSerializer(serializers.Serializer):
     height = serializers.IntegerField(allow_null=True)
     details = serializers.JSONField()
     source = serializers.CharField()
+    source_host = serializers.CharField(help_text="The source URL's host, or empty.")
     duplicate_of = serializers.UUIDField(allow_null=True)
     duplicate_distance = serializers.IntegerField(allow_null=True)
     created_at = serializers.DateTimeField()
@@ -98,6 +102,7 @@ class StaffItemSerializer(ItemSerializer):
 
     author = AuthorSerializer(allow_null=True)
     matches = serializers.JSONField()
+    source_url = serializers.CharField(help_text="The URL the item was fetched from, in full.")
 
     def to_representation(self, item):
         return staff_payload(item)

@@ -1,5 +1,7 @@
 """Who may see which item, and the community feed. Intake is in uploads.intake."""
 
+import logging
+
 from django.core.files.base import ContentFile
 
 from moderation_site.errors import NotFound
@@ -7,6 +9,8 @@ from moderation_site.errors import NotFound
 from .kinds import get_kind
 from .models import MediaItem
 from .renditions import public_name
+
+log = logging.getLogger(__name__)
 
 
 class ItemNotFound(NotFound, MediaItem.DoesNotExist):
@@ -49,6 +53,13 @@ def can_view_exact_original(user, item: MediaItem) -> bool:
     return sees_everything(user) or item.uploader_id == user.pk
 
 
+def shown_source_url(user, item: MediaItem) -> str:
+    """The source URL as this user may see it: in full for staff and moderators, the host
+    alone for everyone else, the uploader included (a pasted pre-signed URL's query string,
+    path or user name can be a key)."""
+    return item.source_url if sees_everything(user) else item.source_host
+
+
 def item_for_user(user, item_uuid, *, original: bool = False) -> MediaItem:
     """The one permission-checked look-up of an item for pages, API and consumers."""
     item = MediaItem.objects.select_related("author", "duplicate_of").filter(uuid=item_uuid).first()
@@ -60,14 +71,37 @@ def item_for_user(user, item_uuid, *, original: bool = False) -> MediaItem:
     return item
 
 
+def make_public_copy(item: MediaItem, data: bytes | None = None) -> str | None:
+    """Make and store the kind's public rendition once, next to the original in the
+    private storage; the analysis calls it in the worker (review.pipeline), with the bytes
+    it has read. Returns the stored name, or None if it could not be made (logged: the
+    view then says the copy is not ready). Never raises.
+
+    Idempotent: a copy already stored is kept; of two runs racing, one copy is kept.
+    """
+    storage = item.file.storage
+    name = public_name(item)
+    try:
+        if storage.exists(name):
+            return name
+        if data is None:
+            with item.file.open("rb") as fh:
+                data = fh.read()
+        rendition = get_kind(item.kind).public_rendition(data, item.mime)
+        saved = storage.save(name, ContentFile(rendition))
+        if saved != name:  # another run stored it meanwhile: keep that one
+            storage.delete(saved)
+    except Exception:  # storage down, undecodable bytes: the original is untouched
+        log.exception("could not make the public copy of item %s", item.pk)
+        return None
+    return name
+
+
 def public_file(item: MediaItem):
-    """The kind's public rendition, stored on first request (idempotent: a lost race only
-    writes twice)."""
+    """The stored public rendition, opened; None when it has not been made (yet). Nothing
+    is decoded here: a web request only ever streams the stored copy."""
     storage = item.file.storage
     name = public_name(item)
     if not storage.exists(name):
-        with item.file.open("rb") as fh:
-            data = fh.read()
-        rendition = get_kind(item.kind).public_rendition(data, item.mime)
-        name = storage.save(name, ContentFile(rendition))
+        return None
     return storage.open(name, "rb")

@@ -5,6 +5,11 @@ resolved once and refused if any of its addresses is not a public internet addre
 the connection then goes to that checked address (so DNS cannot answer differently the
 second time), with the original name in the Host header and for TLS (SNI and certificate
 verification). Redirects are followed by hand so that each one is checked again.
+
+``post_url`` sends a body (client callbacks) through the same guard: the same checks and
+pinned address, a timeout over the whole exchange, a bounded read of the answer, and no
+redirects followed at all (a 3xx is returned as the answer), so it never reaches a
+refused host either.
 """
 
 import ipaddress
@@ -36,6 +41,15 @@ class Fetched:
     data: bytes
     final_url: str
     content_type: str
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A POST's answer, whatever its status: the caller decides what counts as success."""
+
+    status: int
+    body: bytes  # at most the caller's max_response_bytes (the rest is not read)
+    headers: HTTPHeaderDict
 
 
 _REDIRECTS = {301, 302, 303, 307, 308}
@@ -173,6 +187,65 @@ def fetch_url(
             pool.close()
 
 
+def post_url(
+    url: str,
+    body: bytes,
+    *,
+    headers=None,
+    timeout: float = 10.0,
+    max_response_bytes: int = 64 * 1024,
+    allowed_networks=None,
+) -> Posted:
+    """POST ``body`` to ``url`` through the guard and return the answer, whatever its status.
+
+    The same checks as ``fetch_url`` (scheme, no credentials, every resolved address public
+    or in ``allowed_networks``, the connection pinned to the checked address); ``timeout``
+    bounds the whole exchange. Redirects are never followed: a 3xx comes back as the answer.
+    At most ``max_response_bytes`` of the answer are read (the rest is dropped, not an
+    error). Raises FetchRefused for a refused URL or address and for connection failures
+    and timeouts (codes as in ``fetch_url``).
+    """
+    if allowed_networks is None:
+        allowed_networks = _configured_networks()
+    deadline = time.monotonic() + timeout
+    scheme, host, port, target, host_header = _parse(url.strip())
+    addresses = _resolve(host, port, allowed_networks)
+    request_headers = HTTPHeaderDict({"User-Agent": "moderation-callback/1", "Accept": "*/*"})
+    request_headers.update(HTTPHeaderDict(headers or {}))
+    request_headers.update({"Host": host_header, "Accept-Encoding": "identity"})
+    pool, response = _connect(
+        scheme, host, port, addresses, target, request_headers, deadline, "POST", body
+    )
+    try:
+        answer = _read_at_most(response, max_response_bytes, deadline)
+        return Posted(response.status, answer, response.headers)
+    finally:
+        response.release_conn()
+        pool.close()
+
+
+def _read_at_most(response, limit: int, deadline: float) -> bytes:
+    """Up to ``limit`` bytes of the answer, within the deadline; the rest is left unread."""
+    body = bytearray()
+    sock = getattr(response.connection, "sock", None)
+    try:
+        while len(body) < limit:
+            remaining = _remaining(deadline)
+            if sock is not None:
+                sock.settimeout(remaining)
+            chunk = response.read1(min(_CHUNK, limit - len(body)), decode_content=False)
+            if not chunk:
+                break
+            body += chunk
+    except (Urllib3Timeout, TimeoutError):
+        raise FetchRefused("timeout", "The answer took too long.") from None
+    except (HTTPError, OSError):
+        raise FetchRefused(
+            "connection", "The connection failed while reading the answer."
+        ) from None
+    return bytes(body)
+
+
 def _configured_networks():
     try:
         from django.conf import settings
@@ -230,7 +303,7 @@ def _resolve(host: str, port: int, allowed_networks) -> list[str]:
     return addresses
 
 
-def _connect(scheme, host, port, addresses, target, headers, deadline):
+def _connect(scheme, host, port, addresses, target, headers, deadline, method="GET", body=None):
     """Send the request to the first checked address that accepts a connection."""
     failure = None
     for address in addresses:
@@ -249,8 +322,9 @@ def _connect(scheme, host, port, addresses, target, headers, deadline):
             pool = urllib3.HTTPConnectionPool(address, port, **options)
         try:
             response = pool.urlopen(
-                "GET",
+                method,
                 target,
+                body=body,
                 headers=headers,
                 redirect=False,
                 retries=False,

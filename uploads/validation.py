@@ -1,7 +1,8 @@
 """Check an uploaded image before anything is kept.
 
 The format is decided from the bytes alone (never the file name or Content-Type), the
-pixel count is checked from the header before anything is decoded, the file's structure
+pixel count, sides and proportions are checked from the header and the frames counted from
+the structure (``check_shape``, ``_decode``) before anything is decoded, the file's structure
 is walked to its real end so that truncated files and polyglots (an image with another
 file hidden before, inside or after it) are refused, and finally the image is decoded in
 full so that corrupt data never reaches the rest of the platform.
@@ -11,6 +12,7 @@ import hashlib
 import io
 import re
 import warnings
+import zlib
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -70,6 +72,28 @@ def check_size(size: int, max_bytes: int) -> None:
         raise RefusedUpload("too_large", f"The file is {have}; the limit is {limit}.")
 
 
+def check_shape(width: int, height: int) -> None:
+    """Sides and proportions within settings.UPLOAD_MAX_SIDE and UPLOAD_MAX_ASPECT_RATIO,
+    read from the header like the pixel count; every decoded copy (the analysis's, the
+    classifier's square input) is bounded by them as well as by the pixels."""
+    longest, shortest = max(width, height), min(width, height)
+    size = f"{width:,}×{height:,} pixels"
+    if longest > settings.UPLOAD_MAX_SIDE:
+        raise RefusedUpload(
+            "too_long",
+            f"The image is {size}; no side may be longer than "
+            f"{settings.UPLOAD_MAX_SIDE:,} pixels. Scale it down or split it into parts.",
+        )
+    ratio = settings.UPLOAD_MAX_ASPECT_RATIO
+    if longest > shortest * ratio:
+        raise RefusedUpload(
+            "too_narrow",
+            f"The image is {size}, {longest / max(shortest, 1):,.0f} times as long as it is "
+            f"wide; the limit is {ratio:g} to 1 (a long screenshot or a panorama fits). "
+            "Crop it or split it into parts.",
+        )
+
+
 def validate_image(
     data: bytes, *, max_bytes: int, max_pixels: int, max_frames: int | None = None
 ) -> ImageInfo:
@@ -77,21 +101,22 @@ def validate_image(
 
     `max_frames` (default settings.UPLOAD_MAX_FRAMES) caps an animation's frames: the
     analysis composes each sampled frame from those before it, so the count bounds its work.
+    Sides and proportions are capped too (``check_shape``).
     """
     size = len(data)
     check_size(size, max_bytes)
     if not size:
         raise RefusedUpload("empty", "The file is empty.")
     fmt = _sniff(data)
-    end, metadata = _STRUCTURE[fmt](data)
+    end, metadata, counted = _STRUCTURE[fmt](data)
     if data[end:].strip(_PADDING):
         raise RefusedUpload(
             "polyglot",
             f"The file has extra data after the end of the {_NAME[fmt]} image (for example "
             "a video or another file joined to it). Save or export it as a plain image.",
         )
-    for start, stop in metadata:
-        chunk = data[start:stop].lower()
+    for blob in _metadata_contents(data, fmt, metadata):
+        chunk = blob.lower()
         if any(marker in chunk for marker in _SMUGGLED):
             raise RefusedUpload(
                 "polyglot",
@@ -100,7 +125,7 @@ def validate_image(
             )
     if max_frames is None:
         max_frames = settings.UPLOAD_MAX_FRAMES
-    width, height, frames = _decode(data, fmt, max_pixels, max_frames)
+    width, height, frames = _decode(data, fmt, max_pixels, max_frames, counted)
     return ImageInfo(
         format=fmt,
         mime=_MIME[fmt],
@@ -142,8 +167,15 @@ def _sniff(data: bytes) -> str:
     raise RefusedUpload("unsupported_format", _UNSUPPORTED)
 
 
-def _decode(data: bytes, fmt: str, max_pixels: int, max_frames: int) -> tuple[int, int, int]:
-    """Check the pixel count from the header, then decode every frame.
+def _decode(
+    data: bytes, fmt: str, max_pixels: int, max_frames: int, counted: int | None = None
+) -> tuple[int, int, int]:
+    """Check the pixel count and shape from the header, then decode every frame.
+
+    ``counted``: the frames the structure walk found (GIF, whose header has no count:
+    Pillow's ``n_frames`` walks every frame again, 1.2 s of CPU for the 1.3 million 1-pixel
+    frames a 20 MB file can hold). Other formats declare their count (APNG's acTL, WebP's
+    animation header), which Pillow reads at open.
 
     Pillow's decompression-bomb warning is turned into an error here, so that it can
     never pass as a mere warning; the warning filter is only changed within this call.
@@ -155,8 +187,9 @@ def _decode(data: bytes, fmt: str, max_pixels: int, max_frames: int) -> tuple[in
             with Image.open(io.BytesIO(data), formats=formats) as im:
                 width, height = im.size
                 _check_pixels(width, height, 1, max_pixels)
+                check_shape(width, height)
                 # MPO's extra pictures (gain maps, stereo views) are not frames we show.
-                frames = 1 if fmt == "JPEG" else getattr(im, "n_frames", 1)
+                frames = 1 if fmt == "JPEG" else counted or getattr(im, "n_frames", 1)
                 if frames > max_frames:
                     raise RefusedUpload(
                         "too_many_frames",
@@ -223,8 +256,10 @@ def _pixels(n: int) -> str:
     return f"{n:,} pixels"
 
 
-# Structure walkers: each returns the offset just past the image and the (start, stop)
-# spans of its metadata, raising "truncated" if the file stops before the image does.
+# Structure walkers: each returns the offset just past the image, the (start, stop) spans of
+# its metadata and, where the header does not say (GIF), its frames; raising "truncated" if
+# the file stops before the image does.
+_Walk = tuple[int, list[tuple[int, int]], int | None]
 
 
 def _truncated(fmt: str) -> RefusedUpload:
@@ -243,14 +278,14 @@ def _damaged(fmt: str) -> RefusedUpload:
 _JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
 
-def _jpeg_structure(data: bytes) -> tuple[int, list[tuple[int, int]]]:
+def _jpeg_structure(data: bytes) -> _Walk:
     end, metadata = _jpeg_image(data, 0)
     # Multi-picture JPEGs (MPF: Ultra HDR gain maps, stereo pairs) append further JPEGs.
     if any(data.startswith(b"MPF\x00", start) for start, _ in metadata):
         while data.startswith(b"\xff\xd8\xff", end):
             end, more = _jpeg_image(data, end)
             metadata += more
-    return end, metadata
+    return end, metadata, None
 
 
 def _jpeg_image(data: bytes, i: int) -> tuple[int, list[tuple[int, int]]]:
@@ -289,7 +324,7 @@ def _jpeg_image(data: bytes, i: int) -> tuple[int, list[tuple[int, int]]]:
             i = found.start()
 
 
-def _png_structure(data: bytes) -> tuple[int, list[tuple[int, int]]]:
+def _png_structure(data: bytes) -> _Walk:
     n = len(data)
     i = 8
     metadata = []
@@ -302,24 +337,25 @@ def _png_structure(data: bytes) -> tuple[int, list[tuple[int, int]]]:
         if end > n:
             raise _truncated("PNG")
         if kind == b"IEND":
-            return end, metadata
+            return end, metadata, None
         if kind not in (b"IDAT", b"fdAT"):
             metadata.append((i + 8, i + 8 + length))
         i = end
 
 
-def _gif_structure(data: bytes) -> tuple[int, list[tuple[int, int]]]:
+def _gif_structure(data: bytes) -> _Walk:
     n = len(data)
     if n < 13:
         raise _truncated("GIF")
     i = 13 + _gif_colour_table(data[10])
     metadata = []
+    frames = 0
     while True:
         if i >= n:
             raise _truncated("GIF")
         block = data[i]
         if block == 0x3B:  # trailer
-            return i + 1, metadata
+            return i + 1, metadata, frames
         if block == 0x21:  # extension: label, then sub-blocks
             if i + 2 > n:
                 raise _truncated("GIF")
@@ -328,6 +364,7 @@ def _gif_structure(data: bytes) -> tuple[int, list[tuple[int, int]]]:
             if label in (0xFE, 0xFF):  # comment, application
                 metadata.append((start, i))
         elif block == 0x2C:  # image descriptor, colour table, LZW code size, sub-blocks
+            frames += 1
             if i + 11 > n:
                 raise _truncated("GIF")
             i = _gif_sub_blocks(data, i + 11 + _gif_colour_table(data[i + 9]))
@@ -350,7 +387,7 @@ def _gif_sub_blocks(data: bytes, i: int) -> int:
             return i
 
 
-def _webp_structure(data: bytes) -> tuple[int, list[tuple[int, int]]]:
+def _webp_structure(data: bytes) -> _Walk:
     end = 8 + int.from_bytes(data[4:8], "little")
     if end > len(data):
         raise _truncated("WEBP")
@@ -366,7 +403,7 @@ def _webp_structure(data: bytes) -> tuple[int, list[tuple[int, int]]]:
         if kind in (b"EXIF", b"XMP ", b"ICCP"):
             metadata.append((i + 8, i + 8 + length))
         i += 8 + length + (length & 1)
-    return end, metadata
+    return end, metadata, None
 
 
 _STRUCTURE = {
@@ -375,3 +412,82 @@ _STRUCTURE = {
     "GIF": _gif_structure,
     "WEBP": _webp_structure,
 }
+
+
+# What the metadata says once unpacked, scanned as well as its raw bytes: a PNG's
+# compressed chunks (iCCP, zTXt, compressed iTXt) inflated, a GIF extension's sub-blocks
+# joined (a length byte every 255 bytes could split a marker).
+# Inflating is bounded as Pillow bounds it (1 MB a chunk, which Pillow refuses beyond) and
+# in total, so a zlib bomb costs at most that much memory and time.
+PNG_MAX_INFLATED_CHUNK = 1 << 20
+PNG_MAX_INFLATED_TOTAL = 16 << 20
+_INFLATE_STEP = 1 << 14  # compressed bytes fed at a time
+
+
+def _metadata_contents(data: bytes, fmt: str, spans: list[tuple[int, int]]):
+    """The metadata to scan: each span's raw bytes, then what it holds once unpacked."""
+    for start, stop in spans:
+        yield data[start:stop]
+    if fmt == "PNG":
+        yield from _png_unpacked(data, spans)
+    elif fmt == "GIF":
+        for start, stop in spans:
+            yield _gif_joined(data, start, stop)
+
+
+def _png_unpacked(data: bytes, spans: list[tuple[int, int]]):
+    budget = PNG_MAX_INFLATED_TOTAL
+    for start, stop in spans:
+        compressed = _png_compressed(data[start - 4 : start], data[start:stop])
+        if compressed is None:
+            continue
+        text = _inflate(compressed, min(PNG_MAX_INFLATED_CHUNK, budget))
+        budget -= len(text)
+        yield text
+
+
+def _png_compressed(kind: bytes, body: bytes) -> bytes | None:
+    """The zlib stream of an iCCP, zTXt or compressed iTXt chunk; None for other chunks."""
+    if kind in (b"iCCP", b"zTXt"):  # keyword, NUL, method, stream
+        nul = body.find(b"\0")
+        return body[nul + 2 :] if nul >= 0 else None
+    if kind == b"iTXt":  # keyword NUL flag method language NUL translated NUL text
+        nul = body.find(b"\0")
+        if nul < 0 or body[nul + 1 : nul + 2] != b"\x01":
+            return None  # uncompressed text: its raw bytes are scanned already
+        rest = body[nul + 3 :]
+        language = rest.find(b"\0")
+        translated = rest.find(b"\0", language + 1) if language >= 0 else -1
+        return rest[translated + 1 :] if translated >= 0 else None
+    return None
+
+
+def _inflate(stream: bytes, limit: int) -> bytes:
+    """The stream inflated, refused past `limit` bytes; a damaged stream gives what came
+    out before the damage (Pillow ignores such a chunk)."""
+    inflater = zlib.decompressobj()
+    out = bytearray()
+    for i in range(0, len(stream), _INFLATE_STEP):
+        try:
+            out += inflater.decompress(stream[i : i + _INFLATE_STEP], limit + 1 - len(out))
+        except zlib.error:
+            break
+        if inflater.unconsumed_tail or len(out) > limit:
+            raise RefusedUpload(
+                "metadata_too_large",
+                "The PNG image's metadata (text or colour profile) is too large once "
+                "unpacked. Save the image again without its metadata.",
+            )
+        if inflater.eof:
+            break
+    return bytes(out)
+
+
+def _gif_joined(data: bytes, start: int, stop: int) -> bytes:
+    """An extension's sub-blocks without their length bytes."""
+    parts, i = [], start
+    while i < stop:
+        size = data[i]
+        parts.append(data[i + 1 : i + 1 + size])
+        i += 1 + size
+    return b"".join(parts)

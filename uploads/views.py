@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 from moderation_site.errors import json_error
 from moderation_site.http import wants_json
 
-from . import intake, services
+from . import intake, services, tasks
 from .models import MediaItem
 from .serializers import item_payload
 
@@ -91,6 +91,7 @@ def item_detail(request, item_uuid):
             "item": item,
             "analyses": analyses,
             "can_see_original": services.can_view_original(request.user, item),
+            "source_url": services.shown_source_url(request.user, item),
         },
     )
 
@@ -101,7 +102,8 @@ def original(request, item_uuid):
     """Stream an image after the permission check; never a public URL.
 
     Staff, moderators and the uploader get the original bytes; everyone else a rendition
-    without metadata (no EXIF location reaches the community feed).
+    without metadata (no EXIF location reaches the community feed), made in the worker with
+    the analysis and only streamed here.
     """
     try:
         item = services.item_for_user(request.user, item_uuid, original=True)
@@ -111,14 +113,34 @@ def original(request, item_uuid):
         if services.can_view_exact_original(request.user, item):
             fh = item.file.open("rb")
         else:
-            fh = services.public_file(item)
+            fh = _public_copy(item)
     except OSError:  # lost from storage: say so instead of failing
         raise Http404("The image file is no longer available.") from None
+    if fh is None:
+        response = json_error(
+            404,
+            "not_ready",
+            "The public copy of this image is still being made. Try again in a moment.",
+        )
+        response["Retry-After"] = "10"
+        return response
     response = FileResponse(fh, content_type=item.mime)
     response["Cache-Control"] = "private, max-age=300"
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
+
+
+def _public_copy(item: MediaItem):
+    """The stored public copy; when there is none (an item from before renditions were made
+    with the analysis, or one whose analysis failed), a worker is asked for it and None is
+    answered meanwhile. Without a broker (embedded mode) tasks run in-process, so the copy
+    is then made here, once."""
+    fh = services.public_file(item)
+    if fh is None:
+        tasks.request_public_copy(item)
+        fh = services.public_file(item)
+    return fh
 
 
 @login_required

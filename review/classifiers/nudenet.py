@@ -136,6 +136,9 @@ def get_session() -> ort.InferenceSession:
                 path = model_path()
                 if not path.is_file():
                     raise ClassifierError(f"NudeNet model missing: {path}")
+                # Telemetry is off by ORT_DISABLE_TELEMETRY=1 (moderation_site/__init__.py,
+                # before onnxruntime loads); this turns off the events the API can.
+                ort.disable_telemetry_events()
                 opts = ort.SessionOptions()
                 opts.intra_op_num_threads = settings.NUDENET_THREADS
                 opts.inter_op_num_threads = 1
@@ -148,19 +151,30 @@ def get_session() -> ort.InferenceSession:
 def preprocess(image, size: int = INPUT_SIZE) -> tuple[np.ndarray, int, int]:
     """PIL image -> (1, 3, size, size) float32 blob, like nudenet's ``_read_image``.
 
-    Pads bottom/right with black to a square, resizes (cv2 bilinear on uint8, as
-    ``cv2.dnn.blobFromImage`` does) and scales to 0..1 NCHW. Returns blob, width, height.
-    The PIL -> numpy copy (~3 ms at 1024 px) is the price of not re-encoding.
+    nudenet pads bottom/right with black to a max(w, h) square, resizes it to size x size
+    (cv2 bilinear on uint8, as ``cv2.dnn.blobFromImage`` does) and scales to 0..1 NCHW.
+    The square is never made here: the picture, with only the black margin the bilinear
+    samples reach, is resized by the square's scale (``fx``/``fy``: the same sample
+    positions, so the same pixels) into a black size x size canvas. A 20000 x 1 strip
+    made a 1.2 GB square; now the resize reads 20000 x 64 pixels. Returns blob, width,
+    height. The PIL -> numpy copy (~3 ms at 1024 px) is the price of not re-encoding.
     """
     if image.mode != "RGB":
         image = image.convert("RGB")
     rgb = np.asarray(image)
     height, width = rgb.shape[:2]
     side = max(height, width)
-    padded = cv2.copyMakeBorder(
-        rgb, 0, side - height, 0, side - width, cv2.BORDER_CONSTANT, value=(0, 0, 0)
-    )
-    resized = cv2.resize(padded, (size, size), interpolation=cv2.INTER_LINEAR)
+    scale = size / side
+    # At least one black row/column (the last samples blend the picture with it) and enough
+    # for the resize to give one output row/column; never more than the square had.
+    reach = -(-side // size) + 1
+    bottom = min(side - height, max(1, reach - height))
+    right = min(side - width, max(1, reach - width))
+    padded = cv2.copyMakeBorder(rgb, 0, bottom, 0, right, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    scaled = cv2.resize(padded, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    resized = np.zeros((size, size, 3), dtype=np.uint8)
+    rows, cols = min(size, scaled.shape[0]), min(size, scaled.shape[1])
+    resized[:rows, :cols] = scaled[:rows, :cols]
     # Channels resize independently, so swapping to BGR (see module docstring) after
     # the resize gives the same pixels at 1/10 of the cost on a ~1000 px image.
     blob = cv2.dnn.blobFromImage(resized, 1 / 255.0, swapRB=True, crop=False)

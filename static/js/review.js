@@ -10,7 +10,6 @@
   const releaseForm = document.getElementById("release-form");
   const reasonChoice = document.getElementById("reason-choice");
   const reasonText = document.getElementById("reason-text");
-  const blurToggle = document.getElementById("blur-toggle");
   const toastBox = document.getElementById("toast");
   const live = document.getElementById("live");
   const oldest = document.getElementById("oldest-age");
@@ -27,14 +26,20 @@
   }
 
   // --- focus and selection ----------------------------------------------------------------
-  function focusCard(index) {
+  function focusCard(index, keepFocus) {
     const list = cards();
-    list.forEach((c) => c.classList.remove("current", "revealed"));
     if (!list.length) return;
     current = Math.max(0, Math.min(index, list.length - 1));
     const card = list[current];
+    // Moving on blurs what was revealed elsewhere; the current card keeps its state.
+    list.forEach((c) => {
+      if (c === card) return;
+      c.classList.remove("current");
+      if (window.Pictures) window.Pictures.hideAll(c);
+    });
     card.classList.add("current");
-    card.focus({preventScroll: true});
+    // A picture's button keeps the focus (Enter again hides it); anything else, the card.
+    if (!(keepFocus && card.contains(document.activeElement))) card.focus({preventScroll: true});
     card.scrollIntoView({block: "nearest", behavior: "smooth"});
   }
 
@@ -158,8 +163,9 @@
   });
   grid.addEventListener("click", (event) => {
     const card = event.target.closest(".review-card");
-    if (card && !event.target.closest("button, a, input, label")) {
-      focusCard(cards().indexOf(card));
+    const pic = event.target.closest("button.pic");  // it reveals itself (reveal.js)
+    if (card && (pic || !event.target.closest("button, a, input, label"))) {
+      focusCard(cards().indexOf(card), Boolean(pic));
     }
   });
 
@@ -182,8 +188,6 @@
       k: () => focusCard(current - 1),
       ArrowLeft: () => focusCard(current - 1),
       x: toggleSelect,
-      v: () => { const c = cards()[current]; if (c) c.classList.toggle("revealed"); },
-      b: () => { blurToggle.checked = !blurToggle.checked; applyBlur(); },
       f: () => fetchForm.requestSubmit(),
       u: () => { if (cards().length) releaseForm.requestSubmit(); },
       "/": () => reasonText.focus(),
@@ -195,14 +199,10 @@
     }
   });
 
-  // --- blur -------------------------------------------------------------------------------
-  function applyBlur() {
-    root.classList.toggle("blur", blurToggle.checked);
-    try { localStorage.setItem("review.blur", blurToggle.checked ? "on" : "off"); } catch (e) {}
-  }
-  try { blurToggle.checked = localStorage.getItem("review.blur") !== "off"; } catch (e) {}
-  blurToggle.addEventListener("change", applyBlur);
-  applyBlur();
+  // --- blur and greyscale: static/js/reveal.js (keys v, b and g); the root mirrors the blur --
+  function showBlur(on) { root.classList.toggle("blur", on); }
+  document.addEventListener("pictures:prefs", (event) => showBlur(event.detail.blur));
+  if (window.Pictures) showBlur(window.Pictures.state.blur);
 
   // --- live counts ------------------------------------------------------------------------
   function showAge() {

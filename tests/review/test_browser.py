@@ -73,6 +73,7 @@ def review_server(transactional_db, tmp_path, settings):
         "PRIVATE_MEDIA_ROOT": settings.STORAGES["default"]["OPTIONS"]["location"],
         "DEBUG": "1",  # static files straight from static/, no collectstatic needed
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "WEBSOCKET_ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",  # the pages' origin
     }
     log = open(tmp_path / "daphne.log", "wb")
     server = subprocess.Popen(

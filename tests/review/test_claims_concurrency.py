@@ -10,6 +10,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from accounts.roles import MODERATOR
+from accounts.sessions import session_source
 from review import claims, decisions
 from review.models import Decision, QueueEntry
 from tests.review.review_factories import many_review_items, review_item
@@ -121,7 +122,7 @@ def test_a_moderator_logging_out_mid_batch_hands_the_rest_to_the_others(django_u
     many_review_items(40)
     leaver, *others = moderators(django_user_model, 4)
     client.force_login(leaver)
-    claims.claim_items(leaver, 10)
+    claims.claim_items(leaver, 10, source=session_source(client.session.session_key))
     client.post("/accounts/logout/")
     got = []
 

@@ -93,7 +93,7 @@ def test_a_decision_on_an_item_someone_else_holds_is_refused(moderator, policy_a
 
 def test_a_decision_on_an_unclaimed_or_decided_item_is_refused(moderator):
     waiting = review_item()
-    with pytest.raises(claims.ClaimConflict, match="ran out"):
+    with pytest.raises(claims.ClaimConflict, match="You do not hold this item"):
         decisions.record_decision(moderator, waiting, "approve")
     item = claimed(moderator)
     decisions.record_decision(moderator, item, "approve")

@@ -143,7 +143,7 @@ def test_deciding_an_item_that_was_taken_after_the_lease_is_409(mod_client, poli
     response = mod_client.post(
         reverse("review:decide_one", args=[item.uuid]), {"decision": "approve"}, **JSON
     )
-    assert response.status_code == 409 and "ran out" in response.json()["detail"]
+    assert response.status_code == 409 and "do not hold" in response.json()["detail"]
     claims.claim_items(policy_admin, 1)
     response = mod_client.post(
         reverse("review:decide_one", args=[item.uuid]), {"decision": "approve"}

@@ -24,6 +24,7 @@ ORIGIN = (b"origin", b"http://127.0.0.1:8000")
 
 @pytest.fixture(params=["memory", "redis"])
 async def layer(request, settings):
+    settings.WEBSOCKET_ALLOWED_ORIGINS = [ORIGIN[1].decode()]
     if request.param == "redis":
         url = os.environ.get("REDIS_URL")
         if not url:

@@ -29,7 +29,7 @@ def test_three_dropped_images_show_class_confidence_and_decision(
         page.set_input_files("#files", files)
         page.wait_for_function(
             "document.querySelectorAll('#items .item').length === 3 && "
-            "!document.querySelector('#items .status-processing')",
+            "!document.querySelector('#items .uploading, #items .status-processing')",
             timeout=60_000,
         )
         venus = page.locator(".item", has_text="venus").inner_text()
