@@ -26,6 +26,7 @@ from PIL import Image
 
 from moderation_site.errors import Invalid
 from uploads.kinds import open_for_hashing
+from uploads.validation import RefusedUpload, check_shape
 
 from . import labels, references
 from .algorithms import ALGORITHMS, UnknownAlgorithm, algorithm_named, fingerprint, informative
@@ -214,7 +215,10 @@ def hash_reference(data: bytes, name: str = "", *, with_versions: bool = True) -
                 width, height = probe.size
             if width * height > settings.UPLOAD_MAX_PIXELS:
                 raise BankError(f"{label} has more pixels than the upload limit.")
+            check_shape(width, height)  # the uploads' sides and proportions
             image = open_for_hashing(data)
+    except RefusedUpload as exc:
+        raise BankError(f"{label}: {exc.message}" if name else exc.message) from None
     except BankError:
         raise
     except Exception:  # Pillow raises many types on bad input
