@@ -397,8 +397,8 @@ class VoteGroup:
             return f"{head}; vote weight {rule.needed} of {rule.weight} needed"
         if not rule.limits:
             return (
-                f"{head}: short of the vote weight {rule.full} a quorum needs, and these never block "
-                "alone (a lone aHash matches plain gradients), so they can block nothing "
+                f"{head}: short of the vote weight {rule.full} a quorum needs, and these never "
+                "block alone (a lone aHash matches plain gradients), so they can block nothing "
                 "until a content column groups each picture's hashes"
             )
         within = ", ".join(f"{name} within {limit}" for name, limit in rule.limits.items())
