@@ -1,12 +1,13 @@
 import json
 
 from django.contrib import admin, messages
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from moderation_site.admin import ReadOnlyAdmin, export_as_csv
 
-from . import services, tasks
+from . import analyses, services, tasks
 from .models import (
     ApiClient,
     ApiKey,
@@ -107,10 +108,41 @@ class ApiKeyAdmin(ReadOnlyAdmin):
 
 @admin.register(Submission)
 class SubmissionAdmin(ReadOnlyAdmin):
-    list_display = ("item", "client", "user_uuid", "idempotency_key", "batch", "created_at")
-    list_filter = ("client",)
-    search_fields = ("item__uuid", "user_uuid", "idempotency_key")
+    """Every client's log: filter it, then export it (the analysis's decision, reason and
+    sentence with the client's fields, one row per item) as CSV."""
+
+    list_display = (
+        "item",
+        "client",
+        "user_uuid",
+        "decision",
+        "reason",
+        "idempotency_key",
+        "batch",
+        "created_at",
+    )
+    list_filter = ("client", "item__status", "item__reason", "created_at")
+    search_fields = ("item__uuid", "user_uuid", "idempotency_key", "batch")
     list_select_related = ("item", "client")
+    date_hierarchy = "created_at"
+    actions = ["export_log", export_as_csv]
+
+    @admin.display(description="Decision", ordering="item__status")
+    def decision(self, obj):
+        return analyses.DECISION.get(obj.item.status, "processing")
+
+    @admin.display(description="Reason", ordering="item__reason")
+    def reason(self, obj):
+        return obj.item.reason
+
+    @admin.action(description="Export the log of the selected analyses as CSV")
+    def export_log(self, request, queryset):
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        response = StreamingHttpResponse(
+            analyses.log_csv(queryset), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="api-log-{stamp}.csv"'
+        return response
 
 
 class DeliveryAttemptInline(admin.TabularInline):

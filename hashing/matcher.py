@@ -2,8 +2,11 @@
 
 Every process keeps one in-memory MatchIndex over the enabled entries of active banks.
 Before each vote it reads BankVersion's token (one primary-key query); when a bank
-change has committed since the build, the index is rebuilt under a lock and swapped in
-one assignment, so concurrent votes see the old or the new state, never a mix.
+change has committed since, the state is brought up to date under a lock and swapped in
+one assignment, so concurrent votes see the old or the new state, never a mix. Entries
+added, enabled or disabled are applied from the change's journal row (BankJournal: a
+few milliseconds, whatever the bank's size, so a new entry is matchable at the next
+vote of every process); anything else rebuilds the index.
 
 Votes are counted per content: a reference image gives one entry per algorithm, and the
 upload is blocked when some block content gets its quorum of votes. Voters agreeing on
@@ -31,15 +34,21 @@ review app that keeps the policy.
 
 from __future__ import annotations
 
+import bisect
+import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+from django.db import connections
+from django.db.models import Q
 
 from .algorithms import ALGORITHMS, Signal, informative
 from .index import MatchIndex, hashes_from_hex
-from .models import Bank, BankEntry, BankVersion
+from .models import Bank, BankEntry, BankJournal, BankVersion
+
+log = logging.getLogger(__name__)
 
 BLOCK, ALLOW = "block", "allow"
 # A new policy's quorum (review.Policy.quorum): a vote weight of 4, any two of the four
@@ -70,7 +79,10 @@ class VotingRules:
 
 @dataclass(frozen=True)
 class MatcherState:
-    """One immutable build: the index plus, per entry id, its content, bank and kind."""
+    """One immutable build: the index plus, per entry id, its content, bank and kind; and
+    the bank changes applied since the build without reindexing it (``apply_journal``):
+    entries added or enabled since (``extra``, in a small index of their own) and built
+    entries disabled since (``dead``)."""
 
     version: object
     index: MatchIndex
@@ -83,29 +95,79 @@ class MatcherState:
     algorithms: tuple[str, ...] = ()
     banks: dict[int, str] = field(default_factory=dict)
     built_ms: float = 0.0
+    counter: int = 0  # BankVersion.counter at `version`
+    entry_bits: np.ndarray | None = None  # per built entry, its algorithm's bit
+    # Since the build: {entry id: (content, bank, is_block, algorithm, hex)} ...
+    extra: dict[int, tuple] = field(default_factory=dict)
+    extra_index: MatchIndex | None = None
+    dead: frozenset = frozenset()  # ... built entries no longer live
+    voter_masks: dict[int, int] = field(default_factory=dict)  # contents changed since
+    caught_up_ms: float = 0.0
 
     def __len__(self) -> int:
-        return len(self.entry_ids)
+        return len(self.entry_ids) - len(self.dead) + len(self.extra)
+
+    @property
+    def pending(self) -> int:
+        """Changes held beside the build; a rebuild folds them in (``BankMatcher``)."""
+        return len(self.extra) + len(self.dead)
+
+    def built(self, entry_id: int) -> bool:
+        pos = int(np.searchsorted(self.entry_ids, entry_id))
+        return pos < len(self.entry_ids) and int(self.entry_ids[pos]) == entry_id
 
     def lookup(self, entry_id: int) -> tuple[int, int, str]:
-        """(content id, bank id, kind) of an entry in this build."""
+        """(content id, bank id, kind) of a live entry in this state."""
+        added = self.extra.get(entry_id)
+        if added is not None:
+            return added[0], added[1], BLOCK if added[2] else ALLOW
         pos = int(np.searchsorted(self.entry_ids, entry_id))
         kind = BLOCK if self.is_block[pos] else ALLOW
         return int(self.content_ids[pos]), int(self.bank_ids[pos]), kind
 
     def voters_of(self, content_id: int) -> set[str]:
         """Algorithms that have an enabled entry for this content."""
-        mask = int(self.content_voters[np.searchsorted(self.contents, content_id)])
+        mask = self.voter_masks.get(content_id)
+        if mask is None:
+            pos = int(np.searchsorted(self.contents, content_id))
+            found = pos < len(self.contents) and self.contents[pos] == content_id
+            mask = int(self.content_voters[pos]) if found else 0
         return {name for bit, name in enumerate(self.algorithms) if mask >> bit & 1}
 
+    def query(self, fp: dict, thresholds: dict, mirrored: bool = True) -> dict:
+        """The index's hits (MatchIndex.query) over the live entries: the build's without
+        those disabled since, and the entries added since."""
+        hits = self.index.query(fp, thresholds, mirrored=mirrored) if len(self.entry_ids) else {}
+        if self.dead:
+            dead = self.dead
+            hits = {n: [h for h in found if h[0] not in dead] for n, found in hits.items()}
+        if self.extra_index is not None:
+            for name, found in self.extra_index.query(fp, thresholds, mirrored=mirrored).items():
+                if found:
+                    merged = hits.get(name, []) + found
+                    hits[name] = sorted(merged, key=lambda t: (t[1], t[0]))
+        return hits
 
-def _empty_state(version=None) -> MatcherState:
+
+def _empty_state(version=None, counter=0) -> MatcherState:
     empty = np.zeros(0, dtype=np.int64)
     no = np.zeros(0, dtype=bool)
-    return MatcherState(version, MatchIndex(), empty, empty, empty, no, empty, empty)
+    return MatcherState(
+        version,
+        MatchIndex(),
+        empty,
+        empty,
+        empty,
+        no,
+        empty,
+        empty,
+        counter=counter,
+        algorithms=tuple(ALGORITHMS),
+        entry_bits=empty,
+    )
 
 
-def build_state(version) -> MatcherState:
+def build_state(version, counter: int = 0) -> MatcherState:
     """Load enabled entries of active banks and index them. Read `version` first.
 
     Entries of algorithms no longer registered are left out (they cannot be compared).
@@ -137,7 +199,7 @@ def build_state(version) -> MatcherState:
             )
         )
     if not parts:
-        return _empty_state(version)
+        return _empty_state(version, counter)
     entry_ids, content_ids, bank_ids, is_block, bits = (np.concatenate(p) for p in zip(*parts))
     by_entry = np.argsort(entry_ids)
     by_content = np.argsort(content_ids, kind="stable")
@@ -155,27 +217,237 @@ def build_state(version) -> MatcherState:
         algorithms=algorithms,
         banks=dict(names),
         built_ms=round((time.perf_counter() - started) * 1000, 2),
+        counter=counter,
+        entry_bits=bits[by_entry],
     )
 
 
+# Journal runs read per query (each run is a BETWEEN); more runs than MAX_RUNS in one
+# catch-up (scattered ids) are cheaper to rebuild from than to read run by run.
+RUNS_PER_QUERY = 200
+MAX_RUNS = 5_000
+
+
+def _entry_rows(runs: list[list[int]]):
+    """Current rows of the entries in these [first, last] id runs, whatever their state."""
+    fields = ("pk", "algorithm", "value", "content_id", "bank_id", "enabled")
+    for start in range(0, len(runs), RUNS_PER_QUERY):
+        where = Q()
+        for first, last in runs[start : start + RUNS_PER_QUERY]:
+            where |= Q(pk__gte=first, pk__lte=last) if first != last else Q(pk=first)
+        yield from BankEntry.objects.filter(where).values_list(
+            *fields, "bank__active", "bank__kind"
+        )
+
+
+def _merged(runs) -> list[list[int]]:
+    """[first, last] runs as sorted, disjoint runs."""
+    out: list[list[int]] = []
+    for first, last in sorted(runs):
+        if out and first <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], last)
+        else:
+            out.append([first, last])
+    return out
+
+
+def apply_journal(state: MatcherState, journal, version, counter: int) -> MatcherState | None:
+    """`state` with the entries the journal rows name as they are now, or None when only
+    a rebuild will do (an algorithm registered since the build).
+
+    Idempotent (each entry is set to its current state, not toggled), so a build that
+    already saw some of these changes applies them again harmlessly.
+    """
+    started = time.perf_counter()
+    runs = _merged(run for row in journal for run in (*row.added, *row.changed))
+    extra, dead = dict(state.extra), set(state.dead)
+    bit_of = {name: bit for bit, name in enumerate(state.algorithms)}
+    seen: set[int] = set()
+    new_banks: set[int] = set()
+    rows = list(_entry_rows(runs))
+    pks = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+    at = np.minimum(np.searchsorted(state.entry_ids, pks), max(len(state.entry_ids) - 1, 0))
+    built = (state.entry_ids[at] == pks).tolist() if len(state.entry_ids) else [False] * len(rows)
+    for (pk, algorithm, value, content, bank, enabled, active, kind), in_build in zip(rows, built):
+        if algorithm not in bit_of:
+            if algorithm in ALGORITHMS:
+                return None  # registered after the build: no bit for it
+            continue
+        seen.add(pk)
+        live = enabled and active
+        if in_build:
+            (dead.discard if live else dead.add)(pk)
+        elif live:
+            extra[pk] = (content, bank, kind == BLOCK, algorithm, value)
+            if bank not in state.banks:
+                new_banks.add(bank)
+        else:
+            extra.pop(pk, None)
+    # Entries named but not found (deleted since) are no longer live either.
+    seen_ids = np.array(sorted(seen), dtype=np.int64)
+    firsts = [first for first, _ in runs]
+    for first, last in runs:
+        lo, hi = np.searchsorted(state.entry_ids, [first, last + 1])
+        if hi > lo:
+            dead.update(np.setdiff1d(state.entry_ids[lo:hi], seen_ids).tolist())
+    for pk in [pk for pk in extra if pk not in seen]:
+        at = bisect.bisect_right(firsts, pk) - 1
+        if at >= 0 and pk <= runs[at][1]:
+            del extra[pk]
+    banks = state.banks
+    if new_banks:
+        banks = {**banks, **dict(Bank.objects.filter(pk__in=new_banks).values_list("pk", "name"))}
+    return replace(
+        state,
+        version=version,
+        counter=counter,
+        extra=extra,
+        extra_index=_extra_index(extra),
+        dead=frozenset(dead),
+        voter_masks=_voter_masks(state, extra, dead, bit_of),
+        banks=banks,
+        caught_up_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+
+
+def _extra_index(extra: dict) -> MatchIndex | None:
+    if not extra:
+        return None
+    by_algorithm: dict[str, tuple[list, list]] = {}
+    for pk, (_, _, _, algorithm, value) in extra.items():
+        ids, values = by_algorithm.setdefault(algorithm, ([], []))
+        ids.append(pk)
+        values.append(value)
+    rows = {
+        name: (np.array(ids, dtype=np.int64), hashes_from_hex(values, ALGORITHMS[name].bits))
+        for name, (ids, values) in by_algorithm.items()
+    }
+    return MatchIndex().build(rows)
+
+
+def _voter_masks(state: MatcherState, extra: dict, dead: set, bit_of: dict) -> dict[int, int]:
+    """Voter bits of every content with an entry added or disabled since the build."""
+    masks: dict[int, int] = {}
+    if dead:
+        ids = np.fromiter(dead, dtype=np.int64, count=len(dead))
+        pos = np.searchsorted(state.entry_ids, ids)
+        contents = state.content_ids[pos].tolist()
+        gone = state.entry_bits[pos].tolist()
+        for content, bit in zip(contents, gone):
+            if content not in masks:
+                where = int(np.searchsorted(state.contents, content))
+                masks[content] = int(state.content_voters[where])
+            masks[content] &= ~bit
+    for content, _, _, algorithm, _ in extra.values():
+        if content not in masks:
+            where = int(np.searchsorted(state.contents, content))
+            found = where < len(state.contents) and state.contents[where] == content
+            masks[content] = int(state.content_voters[where]) if found else 0
+        masks[content] |= 1 << bit_of[algorithm]
+    return masks
+
+
 class BankMatcher:
-    """The process's matcher. `state()` is cheap when nothing changed."""
+    """The process's matcher. `state()` is cheap when nothing changed.
+
+    A bank change names the entries it made or switched (hashing.models.BankJournal): the
+    next vote applies just those (milliseconds, even over millions of entries), so a new
+    or disabled entry is live at the next vote of every process. Other changes (a bank's
+    kind or activity) rebuild. Changes held beside the build are folded into a new build
+    once they pass ``compact_at`` (in a thread when the build is large: votes go on over
+    the current state meanwhile).
+    """
+
+    # Changes held beside a build before it is rebuilt, or this share of its entries,
+    # whichever is more: the entries added since are searched in an index of their own
+    # (as fast as the build's up to a few hundred thousand), and a rebuild of millions
+    # takes seconds of the process's CPU.
+    COMPACT_MIN = 50_000
+    COMPACT_SHARE = 0.25
+    BACKGROUND_FROM = 200_000  # builds at least this large are rebuilt in a thread
 
     def __init__(self):
         self._lock = threading.Lock()
         self._state: MatcherState | None = None
+        self._compacting = False
 
     def state(self) -> MatcherState:
-        version = BankVersion.current()
+        version, counter = BankVersion.read()
         state = self._state
         if state is not None and state.version == version:
             return state
         with self._lock:
             state = self._state
             if state is None or state.version != version:
-                state = build_state(version)
+                state = self._advance(state, version, counter)
                 self._state = state
+        if state.pending > self.compact_at(state):
+            self._compact(state)
+            state = self._state or state  # the new build, unless it is made in a thread
         return state
+
+    def _advance(self, state, version, counter) -> MatcherState:
+        """`state` brought to `version`: through the journal when its chain from the
+        state's own version is unbroken, else rebuilt."""
+        if state is not None and state.version is not None and counter > state.counter:
+            journal = list(
+                BankJournal.objects.filter(counter__gt=state.counter, counter__lte=counter)
+            )
+            chained = len(journal) == counter - state.counter and all(
+                row.previous == (journal[i - 1].token if i else state.version)
+                for i, row in enumerate(journal)
+            )
+            if chained and journal[-1].token == version and not any(r.rebuild for r in journal):
+                if not self._rather_rebuild(state, journal):
+                    advanced = apply_journal(state, journal, version, counter)
+                    if advanced is not None:
+                        return advanced
+        return build_state(version, counter)
+
+    def _rather_rebuild(self, state: MatcherState, journal) -> bool:
+        """A small build that the changes would push past ``compact_at`` is rebuilt at
+        once (applying them first would read them twice); so is a scatter of ids."""
+        runs = [run for row in journal for run in (*row.added, *row.changed)]
+        if len(runs) > MAX_RUNS:
+            return True
+        named = sum(last - first + 1 for first, last in runs)
+        small = len(state.entry_ids) < self.BACKGROUND_FROM
+        return small and state.pending + named > self.compact_at(state)
+
+    def compact_at(self, state: MatcherState) -> int:
+        return max(self.COMPACT_MIN, int(len(state.entry_ids) * self.COMPACT_SHARE))
+
+    def _compact(self, state: MatcherState) -> None:
+        if len(state.entry_ids) < self.BACKGROUND_FROM:
+            self.rebuild()
+            return
+        with self._lock:
+            if self._compacting:
+                return
+            self._compacting = True
+        threading.Thread(target=self._rebuild_in_thread, daemon=True).start()
+
+    def rebuild(self) -> MatcherState:
+        """A new build of the current version (the changes held beside it folded in)."""
+        version, counter = BankVersion.read()
+        fresh = build_state(version, counter)
+        with self._lock:
+            current = self._state
+            if current is not None and current.counter > fresh.counter:
+                # Changes committed meanwhile: bring the new build up to them.
+                version, counter = BankVersion.read()
+                fresh = self._advance(fresh, version, counter)
+            self._state = fresh
+        return fresh
+
+    def _rebuild_in_thread(self) -> None:
+        try:
+            self.rebuild()
+        except Exception:  # the next vote carries on over the current state
+            log.exception("rebuilding the bank matcher failed")
+        finally:
+            self._compacting = False
+            connections.close_all()  # this thread's connections only
 
     def reset(self) -> None:
         with self._lock:
@@ -371,17 +643,46 @@ def vote(fp: dict, policy) -> dict:
     that matched only another content shows that entry with vote False. Allow contents
     are tallied by the same rule; "allowed" means one of them reached its quorum.
     """
+    return _vote(fp, policy)[0]
+
+
+def lookup(fp: dict, policy) -> tuple[dict, list[dict]]:
+    """``vote``'s verdict and every live entry within its voter's threshold, nearest
+    first: [{"entry", "content", "bank_id", "bank", "kind", "algorithm", "distance",
+    "mirrored"}] (from the same state as the verdict)."""
+    result, hits, state = _vote(fp, policy)
+    matches = []
+    for name, found in hits.items():
+        for entry_id, distance, mirrored in found:
+            content, bank, kind = state.lookup(entry_id)
+            matches.append(
+                {
+                    "entry": int(entry_id),
+                    "content": content,
+                    "bank_id": bank,
+                    "bank": state.banks.get(bank, ""),
+                    "kind": kind,
+                    "algorithm": name,
+                    "distance": int(distance),
+                    "mirrored": bool(mirrored),
+                }
+            )
+    matches.sort(key=lambda m: (m["distance"], m["entry"]))
+    return result, matches
+
+
+def _vote(fp: dict, policy) -> tuple[dict, dict, MatcherState]:
     if not isinstance(policy, VotingRules):  # the voter rows are read once per vote
         policy = VotingRules(policy.voter_settings(), policy.quorum, policy.mirror_aware)
     voters = producing_voters(fp, policy)
     thresholds = {name: setting.threshold for name, setting in voters.items()}
     total = sum(setting.weight for setting in voters.values())
     state = matcher.state()
-    hits = state.index.query(fp, thresholds, mirrored=policy.mirror_aware) if len(state) else {}
+    hits = state.query(fp, thresholds, mirrored=policy.mirror_aware) if len(state) else {}
     rule = (full_quorum(fp, policy), strict_limits(fp, voters))
     block = _tally(hits, state, BLOCK, voters, policy, rule)
     allow = _tally(hits, state, ALLOW, voters, policy, rule)
-    return {
+    result = {
         "blocked": bool(block and block.reached),
         "allowed": bool(allow and allow.reached),
         "votes": block.weight if block else 0,
@@ -400,3 +701,4 @@ def vote(fp: dict, policy) -> dict:
         "strict_thresholds": rule[1],
         "version": str(state.version) if state.version else None,
     }
+    return result, hits, state

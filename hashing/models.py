@@ -1,4 +1,5 @@
 import uuid
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import connection, models
@@ -102,6 +103,11 @@ class BankContent(models.Model):
     name = models.CharField(max_length=255, blank=True, help_text="File name of the reference.")
     sha256 = models.CharField(max_length=64, blank=True, db_index=True)
     note = models.CharField(max_length=500, blank=True)
+    external_id = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="The id the content has elsewhere (an API client's own, a shared list's).",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -109,6 +115,13 @@ class BankContent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(
+                fields=["bank", "external_id"],
+                name="bankcontent_external_id",
+                condition=~models.Q(external_id=""),
+            )
+        ]
 
     def __str__(self):
         return f"content {self.pk} of {self.bank.name}: {self.name or self.get_source_display()}"
@@ -155,6 +168,7 @@ class BankChange(models.Model):
         BANK_CHANGED = "bank_changed", "Bank changed"
         IMAGES_ADDED = "images_added", "Reference images added"
         HASHES_IMPORTED = "hashes_imported", "Hash list imported"
+        HASHES_ADDED = "hashes_added", "Hashes added"
         ITEM_ADDED = "item_added", "Item added"
         ENTRY_DISABLED = "entry_disabled", "Entry disabled"
         ENTRY_ENABLED = "entry_enabled", "Entry enabled"
@@ -190,6 +204,10 @@ class BankVersion(models.Model):
     Each process compares it with the token its matcher was built from (one primary-key
     read per vote). A random token rather than only a counter, so that a restored or
     rolled-back database never looks "unchanged" to a process that saw another state.
+
+    ``bump`` also writes the change's BankJournal row: the counter is raised under the
+    row's lock, which the transaction holds until it commits, so counters follow commit
+    order and a process that sees counter N can read every journal row up to N.
     """
 
     token = models.UUIDField(default=uuid.uuid4)
@@ -198,17 +216,92 @@ class BankVersion(models.Model):
 
     @classmethod
     def current(cls) -> uuid.UUID | None:
-        """The token, or None before the first bank change. Raw SQL: this runs before
-        every vote, and the ORM's query building costs ~25 times the query itself."""
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT token FROM {cls._meta.db_table} WHERE id = 1")
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        return row[0] if isinstance(row[0], uuid.UUID) else uuid.UUID(row[0])
+        """The token, or None before the first bank change."""
+        return cls.read()[0]
 
     @classmethod
-    def bump(cls) -> None:
-        """Call inside the transaction that changes banks: the new token commits with it."""
-        cls.objects.get_or_create(pk=1)
-        cls.objects.filter(pk=1).update(token=uuid.uuid4(), counter=models.F("counter") + 1)
+    def read(cls) -> tuple[uuid.UUID | None, int]:
+        """(token, counter); (None, 0) before the first bank change. Raw SQL: this runs
+        before every vote, and the ORM's query building costs ~25 times the query itself."""
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT token, counter FROM {cls._meta.db_table} WHERE id = 1")
+            row = cursor.fetchone()
+        if row is None:
+            return None, 0
+        token = row[0] if isinstance(row[0], uuid.UUID) else uuid.UUID(row[0])
+        return token, int(row[1])
+
+    @classmethod
+    def bump(
+        cls,
+        *,
+        added: Iterable[int] = (),
+        changed: Iterable[int] = (),
+        rebuild: bool | None = None,
+    ) -> None:
+        """Call inside the transaction that changes banks: the new token commits with it.
+
+        ``added``: ids of the entries the change made; ``changed``: ids of entries whose
+        ``enabled`` it changed. With neither (a bank's kind or activity, a deletion) the
+        journal says "rebuild", and every matcher reloads all entries, unless ``rebuild``
+        is False (a change no match depends on); with them, matchers apply just those
+        entries (hashing.matcher), so a change is live in milliseconds.
+        """
+        row = cls.objects.select_for_update().only("token", "counter").filter(pk=1).first()
+        if row is None:  # the first change ever
+            cls.objects.get_or_create(pk=1)
+            row = cls.objects.select_for_update().only("token", "counter").get(pk=1)
+        previous, token = row.token, uuid.uuid4()
+        cls.objects.filter(pk=1).update(token=token, counter=models.F("counter") + 1)
+        added, changed = _runs(added), _runs(changed)
+        if rebuild is None:
+            rebuild = not (added or changed)
+        BankJournal.objects.create(
+            counter=row.counter + 1,
+            token=token,
+            previous=previous,
+            added=added,
+            changed=changed,
+            rebuild=rebuild,
+        )
+        if (row.counter + 1) % BankJournal.PRUNE_EVERY == 0:
+            BankJournal.objects.filter(counter__lte=row.counter + 1 - BankJournal.KEEP).delete()
+
+
+def _runs(ids: Iterable[int]) -> list[list[int]]:
+    """Sorted ids as [first, last] runs of consecutive ids (a bulk insert is one run)."""
+    runs: list[list[int]] = []
+    for pk in sorted(set(ids)):
+        if runs and pk == runs[-1][1] + 1:
+            runs[-1][1] = pk
+        else:
+            runs.append([pk, pk])
+    return runs
+
+
+class BankJournal(models.Model):
+    """What one bank change did to the entries, for matchers to catch up without a
+    rebuild: the entries it added and those it enabled or disabled, each as [first, last]
+    runs of ids (a bulk insert or a content's hashes are one run).
+
+    Rows are chained by token (``previous`` is the token before the change), so a process
+    whose matcher was built at token T applies the rows after T only when the chain from T
+    is unbroken; a gap, a restored database or a ``rebuild`` row means a full reload.
+    """
+
+    KEEP = 10_000  # rows kept (pruned every PRUNE_EVERY changes)
+    PRUNE_EVERY = 1_000
+
+    counter = models.PositiveBigIntegerField(primary_key=True)
+    token = models.UUIDField()
+    previous = models.UUIDField(null=True)
+    added = models.JSONField(default=list, blank=True)
+    changed = models.JSONField(default=list, blank=True)
+    rebuild = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["counter"]
+
+    def __str__(self):
+        return f"bank change {self.counter}"

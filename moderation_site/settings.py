@@ -208,6 +208,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "AnalysisDecisionEnum": "api.serializers.DECISION_CHOICES",
+        "CompatDecisionEnum": "api.serializers.COMPAT_DECISIONS",
+        "ModeratorDecisionEnum": "review.models.Decision.Verdict",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "moderation_site.openapi.add_error_responses",

@@ -1,0 +1,159 @@
+"""The replaced moderation API's two endpoints, for its clients to switch by changing the
+base URL and adding a key header: ``POST analyse/image`` ``{url, user_uuid}`` and
+``POST analyse/images/batch`` ``{images: [...], max_concurrent}``, answered in the old
+shapes (``request_id``, ``is_duplicate``, ``decision`` pass|review|flagged, ``reason``,
+``review_details``, ``similar_items``). Deprecated: new clients use ``analyses``.
+
+What differs from the old API, on purpose: a key is required; the 50-image batch limit is
+enforced (400 above it); errors are the one JSON shape (never a raw exception); URLs go
+through the SSRF guard; ``request_id`` is the analysis id (GET /api/v1/analyses/{id} shows
+it in full); an answer not reached within the wait says decision "review" with reason
+"processing" (hold the image) and ``analysis_url`` to poll; ``similar_items`` are the
+client's own items only.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from .analyses import (
+    WAIT_PARAMETER,
+    AuthorRefused,
+    banned_answer,
+    batch_limit,
+    batch_wait_cap,
+    run_batch,
+    take_one,
+    wait_cap,
+    wait_seconds,
+)
+from .models import ANALYSE
+from .serializers import (
+    COMPAT_FIELDS,
+    BannedError,
+    CompatBatchRequest,
+    CompatBatchResponse,
+    CompatRequest,
+    CompatResponse,
+    compat_payload,
+)
+from .views import ClientView
+
+SUCCESSOR = '</api/v1/analyses>; rel="successor-version"'
+
+
+def _deprecated(response: Response) -> Response:
+    response["Deprecation"] = "true"
+    response["Link"] = SUCCESSOR
+    return response
+
+
+class AnalyseImage(ClientView):
+    """The old single-image endpoint: waits for the verdict (up to API_WAIT_MAX_S)."""
+
+    required_scope = ANALYSE
+    parser_classes = [JSONParser, MultiPartParser]
+
+    @extend_schema(
+        operation_id="compat_analyse_image",
+        summary="Analyse one image (the replaced API's shape)",
+        description="Deprecated: use POST /api/v1/analyses. Waits up to API_WAIT_MAX_S "
+        "(5 s) by default; a verdict not reached by then answers decision review, reason "
+        "processing, and analysis_url to poll.",
+        request={"application/json": CompatRequest},
+        parameters=[WAIT_PARAMETER],
+        responses={
+            200: CompatResponse,
+            403: OpenApiResponse(BannedError, description="A banned user, or a missing scope."),
+        },
+        deprecated=True,
+        tags=["compatibility"],
+    )
+    def post(self, request):
+        try:
+            submission, _ = take_one(self.client, request, wait_cap(), default_wait=wait_cap())
+        except AuthorRefused as exc:
+            return _deprecated(banned_answer(exc))
+        return _deprecated(Response(compat_payload(submission)))
+
+
+def _items(images: list, default_user: str | None) -> list:
+    """The old batch's images as items: {url, user_uuid} objects, or bare URLs that take
+    the top-level user_uuid."""
+    items = []
+    for image in images:
+        if isinstance(image, str):
+            image = {"url": image}
+            if default_user is not None:
+                image["user_uuid"] = default_user
+        items.append(image)
+    return items
+
+
+class AnalyseImagesBatch(ClientView):
+    """The old batch endpoint: results in input order, each in the single image's shape
+    or with its error."""
+
+    required_scope = ANALYSE
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="compat_analyse_images_batch",
+        summary="Analyse a batch of images (the replaced API's shape)",
+        description="Deprecated: use POST /api/v1/analyses/batch. At most 50 images "
+        "(API_BATCH_MAX_ITEMS), enforced; waits up to API_BATCH_WAIT_MAX_S (30 s).",
+        request=CompatBatchRequest,
+        parameters=[WAIT_PARAMETER],
+        responses={200: CompatBatchResponse},
+        deprecated=True,
+        tags=["compatibility"],
+    )
+    def post(self, request):
+        wait = wait_seconds(request, batch_wait_cap(), default=batch_wait_cap())
+        data = request.data if isinstance(request.data, dict) else {}
+        checked = CompatBatchRequest(data=request.data)
+        if not checked.is_valid():
+            raise ValidationError(checked.errors)
+        body = checked.validated_data
+        if len(body["images"]) > batch_limit():
+            raise ValidationError(
+                {
+                    "images": [
+                        f"At most {batch_limit()} images per batch (this one has "
+                        f"{len(body['images'])})."
+                    ]
+                }
+            )
+        batch = uuid.uuid4()
+        slots = run_batch(
+            self.client,
+            _items(body["images"], body.get("user_uuid")),
+            max_concurrent=body["max_concurrent"],
+            wait=wait,
+            batch=batch,
+        )
+        results = []
+        for slot, image in zip(slots, data["images"], strict=True):
+            url = image.get("url") if isinstance(image, dict) else image
+            row = {"index": slot.index, "url": url if isinstance(url, str) else None}
+            if slot.submission is not None:
+                row.update(compat_payload(slot.submission), error=None)
+            else:
+                row.update(dict.fromkeys(COMPAT_FIELDS), error=slot.error)
+            results.append(row)
+        return _deprecated(
+            Response(
+                {
+                    "batch_id": str(batch),
+                    "total_images": len(slots),
+                    "processed": sum(1 for s in slots if s.submission is not None),
+                    "max_concurrent": body["max_concurrent"],
+                    "results": results,
+                }
+            )
+        )
