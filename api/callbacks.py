@@ -30,13 +30,12 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.models import Author
 from review.models import Analysis, Decision
 from uploads.models import MediaItem
-from uploads.serializers import item_payload
 from uploads.urlfetch import FetchRefused, post_url
 
 from .models import Delivery, DeliveryAttempt, Submission
+from .serializers import DECISION, review_of, summary_payload
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +50,6 @@ _FIRST = (10, 60, 300, 900, 1800, 3600, 7200, 14400, 28800)
 RETRY_SCHEDULE = (*_FIRST, 24 * 3600 - sum(_FIRST))
 # Not worth trying again until someone changes the URL or the allowance.
 PERMANENT = {"refused_address", "bad_url", "scheme"}
-# The item's status as the one decision word of the API.
-DECISION = {
-    MediaItem.Status.PASSED: "pass",
-    MediaItem.Status.REVIEW: "review",
-    MediaItem.Status.FLAGGED: "flagged",
-    MediaItem.Status.APPROVED: "approved",
-    MediaItem.Status.REJECTED: "rejected",
-}
 MAX_EXCERPT = 500
 
 
@@ -102,38 +93,19 @@ def event_of(item: MediaItem) -> tuple[str, Decision | None] | None:
 
 
 def payload(item: MediaItem, submission: Submission, event: str, event_id, decision=None) -> dict:
-    """The body: the item in the one vocabulary (uploads.serializers.item_payload) and what
-    the client needs to act on it, never a secret."""
-    analysis = Analysis.objects.filter(item_id=item.pk).values("request_id", "created_at").first()
-    author_status = (
-        Author.objects.filter(pk=item.author_id).values_list("status", flat=True).first()
-        if item.author_id
-        else None
-    )
-    review = None
-    if decision is not None:
-        review = {
-            "decision": decision.decision,
-            "reason": decision.reason,
-            "decided_at": decision.decided_at,
-            "previous_status": decision.previous_status,
-            "reversal": decision.is_override,
-        }
+    """The body: the analysis as ``GET analyses/{id}`` summarises it (the one vocabulary,
+    another client's items never named), with the run's request id and the person's
+    verdict; never a secret."""
+    submission.item = item
+    analysis = Analysis.objects.filter(item_id=item.pk).values("request_id").first()
     return {
         "event_id": str(event_id),
         "type": event,
         "created_at": timezone.now(),
         "analysis": {
-            **item_payload(item),
-            "analysis_id": str(item.uuid),
+            **summary_payload(submission),
             "request_id": str(analysis["request_id"]) if analysis else None,
-            "decision": DECISION[item.status],
-            "reason": item.reason,
-            "reason_text": item.reason_text,
-            "user_uuid": submission.user_uuid,
-            "author_status": author_status,
-            "metadata": submission.metadata,
-            "review": review,
+            "review": review_of(decision),
         },
     }
 

@@ -375,7 +375,11 @@ def analysis_payload(submission: Submission) -> dict:
 def _review(item: MediaItem) -> dict | None:
     if item.status not in (MediaItem.Status.APPROVED, MediaItem.Status.REJECTED):
         return None
-    decision = Decision.objects.filter(item_id=item.pk).first()
+    return review_of(Decision.objects.filter(item_id=item.pk).first())
+
+
+def review_of(decision: Decision | None) -> dict | None:
+    """A person's latest verdict as clients see it (never who made it)."""
     if decision is None:
         return None
     return {

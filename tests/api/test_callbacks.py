@@ -16,6 +16,7 @@ from django.urls import reverse
 from api import callbacks, services, tasks
 from api.models import Delivery, DeliveryAttempt, Submission
 from review import claims, decisions
+from tests.conftest import encode
 from uploads.intake import ingest_bytes
 from uploads.models import MediaItem
 from uploads.urlfetch import FetchRefused, post_url
@@ -386,3 +387,22 @@ def test_a_real_worker_delivers_through_redis_and_retries_after_an_error(
     assert [t.status_code for t in delivery.tries.all()] == [500, 200]
     assert [r["verified"] for r in receiver.received] == [True, True]
     assert json.loads(receiver.received[1]["body"])["analysis"]["id"] == str(item.uuid)
+
+
+def test_a_callback_never_names_another_clients_item(
+    partner, receiver, loopback_allowed, photo, django_capture_on_commit_callbacks
+):
+    """A copy of another client's rejected item is answered as a copy, without its id."""
+    data = encode(photo("chelsea"))
+    other = services.create_client("other platform")
+    with django_capture_on_commit_callbacks(execute=True):
+        first = client_item(other, data, user_uuid="someone-else")
+    MediaItem.objects.filter(pk=first.pk).update(status=MediaItem.Status.REJECTED)
+    with django_capture_on_commit_callbacks(execute=True):
+        copy = client_item(partner, data)
+    copy.refresh_from_db()
+    assert copy.duplicate_of == first  # the platform knows ...
+    (body,) = [b for b in bodies(receiver) if b["analysis"]["id"] == str(copy.uuid)]
+    assert body["analysis"]["decision"] == "flagged"
+    assert body["analysis"]["duplicate_of"] is None  # ... the client is not told whose
+    assert str(first.uuid) not in json.dumps(body)
