@@ -29,8 +29,9 @@ from .claims import enqueue_for_review
 from .classifiers import classify_frames, providers_for
 from .consequences import Verdict, apply_verdict
 from .frames import FrameFindings, name_frame, worst_of
-from .models import Analysis, Policy, QueueEntry
+from .models import Analysis, QueueEntry
 from .outcomes import FLAGGED, PASS, REVIEW, Outcome, decide, rests_on_a_model
+from .policy import policy_for
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def analyse_item(item_id: int, request_id: str | None = None) -> Analysis | None
     request_id = request_id or str(uuid.uuid4())
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    policy = Policy.current()
+    policy = policy_for(item)
     rules = policy.category_rules(item.kind)
     frames, found, results, errors, data = None, [], [], {}, None
     worst = worst_of([])

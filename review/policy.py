@@ -1,8 +1,31 @@
-"""Policy edits, recorded field by field (who, when, old → new), its rows included."""
+"""Which policy judges an item, and policy edits recorded field by field (who, when,
+old → new), its rows included.
+
+The site has one policy (``Policy.current()``); an intake above review (an API client, a
+Slack workspace) may judge its items by a policy of its own. It says so through
+``register_policy_source`` in its ``apps.py``: review never imports the apps above it.
+"""
+
+from collections.abc import Callable
 
 from django.db import transaction
 
 from .models import Policy, PolicyChange
+
+_SOURCES: dict[str, Callable[[object], Policy | None]] = {}
+
+
+def register_policy_source(source: str, resolver: Callable[[object], Policy | None]) -> None:
+    """``resolver(item)`` names the policy for items of ``source`` (``MediaItem.source``),
+    or None for the site's policy. One resolver per source: a second replaces the first."""
+    _SOURCES[source] = resolver
+
+
+def policy_for(item) -> Policy:
+    """The policy ``item`` is judged by: its intake's own, else the site's."""
+    resolver = _SOURCES.get(getattr(item, "source", ""))
+    policy = resolver(item) if resolver else None
+    return policy or Policy.current()
 
 
 def record_policy_change(policy: Policy, changed_fields: list[str], user) -> Policy:
