@@ -11,6 +11,7 @@ ROLE_PERMISSIONS = {
     POLICY_ADMIN: [
         ("review", "moderate"),
         ("review", "override"),
+        ("review", "add_policy"),  # another policy, e.g. for an API client
         ("review", "change_policy"),
         ("review", "view_policy"),
         *[
@@ -19,6 +20,7 @@ ROLE_PERMISSIONS = {
             for action in ("view", "add", "change", "delete")
         ],
         ("review", "view_analysis"),
+        *[("review", f"{action}_term") for action in ("view", "add", "change")],  # text
         ("accounts", "view_author"),
         ("accounts", "change_author"),
         ("accounts", "lift_ban"),

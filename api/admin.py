@@ -102,7 +102,7 @@ class ApiKeyAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Revoke the selected keys", permissions=["revoke"])
     def revoke(self, request, queryset):
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        count = services.revoke_keys(queryset)
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
 
 
@@ -189,20 +189,8 @@ class DeliveryAdmin(ReadOnlyAdmin):
     list_filter = ("status", "event", "client")
     search_fields = ("event_id", "item__uuid")
     list_select_related = ("client", "item")
-    fields = (
-        "event_id",
-        "event",
-        "client",
-        "item",
-        "status",
-        "attempts",
-        "last_status_code",
-        "last_error",
-        "next_attempt_at",
-        "delivered_at",
-        "created_at",
-        "pretty_body",
-    )
+    # The list's columns, then when it was delivered and made, and the body as sent.
+    fields = (*list_display[:-1], "delivered_at", "created_at", "pretty_body")
     readonly_fields = fields
     inlines = [DeliveryAttemptInline]
     actions = ["resend", export_as_csv]

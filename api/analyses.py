@@ -36,9 +36,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -47,22 +51,25 @@ from rest_framework.response import Response
 from accounts.models import Author
 from moderation_site.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, describe
 from uploads.intake import AuthorBanned, ingest_bytes
+from uploads.kinds import largest_upload_bytes
 from uploads.models import MediaItem
+from uploads.text import envelope
 from uploads.urlfetch import FetchRefused, fetch_url
 from uploads.validation import RefusedUpload, check_size
 
 from .models import ANALYSE, ApiClient, Submission
 from .serializers import (
+    BANNED,
     DECISION,
     DECISIONS,
     AnalysisSerializer,
-    BannedError,
     BatchOptions,
     BatchRequest,
     BatchResponse,
     FileAnalysisRequest,
     LogFilters,
     PageSerializer,
+    TextAnalysisRequest,
     UrlAnalysisRequest,
     analysis_payload,
     status_url,
@@ -91,8 +98,9 @@ def batch_wait_cap() -> float:
     return float(getattr(settings, "API_BATCH_WAIT_MAX_S", 30.0))
 
 
-def batch_limit() -> int:
-    return int(getattr(settings, "API_BATCH_MAX_ITEMS", 50))
+def batch_limit(client: ApiClient) -> int:
+    """Items per batch at most: the client's policy's cap (Policy.batch_max_items)."""
+    return client.judging_policy().batch_max_items
 
 
 # -- refusals ---------------------------------------------------------------------------------
@@ -182,7 +190,7 @@ def fetch(url: str) -> tuple[bytes, str]:
     """The URL's bytes through the SSRF guard, and a name from its last path segment."""
     try:
         answer = fetch_url(
-            url, max_bytes=settings.UPLOAD_MAX_BYTES, timeout=settings.URL_FETCH_TIMEOUT
+            url, max_bytes=largest_upload_bytes(), timeout=settings.URL_FETCH_TIMEOUT
         )
     except FetchRefused as exc:
         raise _on_field(exc, "url") from None
@@ -203,6 +211,7 @@ def submit(
     batch=None,
     position: int | None = None,
     author: Author | None = None,
+    field: str = "",
 ) -> Taken:
     """Take one item for a client's user. ``data`` (bytes already in hand) or ``url``
     (fetched here, outside any lock). Raises DomainErrors with field messages."""
@@ -212,7 +221,7 @@ def submit(
         existing = _replay(client, key, digest)  # a retry: no fetch, no work
         if existing is not None:
             return Taken(existing, replayed=True)
-    field = "url" if url else "file"
+    field = field or ("url" if url else "file")
     if data is None:
         data, name = fetch(url)
     made = None
@@ -334,6 +343,10 @@ def _fetched(url: str):
         return fetch(url)
     except Exception as exc:  # each URL's failure is its own item's answer
         return exc
+    finally:
+        # A fetch thread may read the policy (the size cap): hand its connection back to
+        # the pool, or the thread would keep it (settings: DATABASE_POOL).
+        connections.close_all()  # this thread's connections only
 
 
 def run_batch(
@@ -539,8 +552,10 @@ KEY_PARAMETER = OpenApiParameter(
 def _body(request) -> tuple[dict, str, bytes | None, str]:
     """(validated fields, the request's digest, the file's bytes or None, its name)."""
     upload = request.FILES.get("file") if request.FILES else None
+    if upload is None and isinstance(request.data, dict) and "text" in request.data:
+        return text_body(request)
     if upload is not None:
-        check_size(upload.size, settings.UPLOAD_MAX_BYTES)  # before reading it
+        check_size(upload.size, largest_upload_bytes())  # before reading it (a video's cap)
         checked = FileAnalysisRequest(data=request.data)
     else:
         checked = UrlAnalysisRequest(data=request.data)
@@ -550,7 +565,7 @@ def _body(request) -> tuple[dict, str, bytes | None, str]:
         digest = _digest({k: fields.get(k) for k in ("url", "user_uuid", "metadata")})
         return fields, digest, None, ""
     data = upload.read()
-    check_size(len(data), settings.UPLOAD_MAX_BYTES)
+    check_size(len(data), largest_upload_bytes())
     digest = _digest(
         {
             "file": hashlib.sha256(data).hexdigest(),
@@ -559,6 +574,18 @@ def _body(request) -> tuple[dict, str, bytes | None, str]:
         }
     )
     return fields, digest, data, upload.name or ""
+
+
+def text_body(request) -> tuple[dict, str, bytes, str]:
+    """A text item's fields, digest and stored bytes (uploads.text.envelope)."""
+    checked = TextAnalysisRequest(data=request.data)
+    checked.is_valid(raise_exception=True)
+    fields = dict(checked.validated_data)
+    fields["field"] = "text"
+    digest = _digest(
+        {k: fields.get(k) for k in ("text", "thread_context", "user_uuid", "metadata")}
+    )
+    return fields, digest, envelope(fields["text"], fields["thread_context"]), "text"
 
 
 def take_one(client, request, cap: float, default_wait: float = 0.0) -> tuple[Submission, bool]:
@@ -575,6 +602,7 @@ def take_one(client, request, cap: float, default_wait: float = 0.0) -> tuple[Su
         name=name,
         key=key,
         digest=digest,
+        field=fields.get("field", ""),
     )
     return settled(taken.submission.pk, wait), taken.replayed
 
@@ -592,20 +620,25 @@ class Analyses(ClientView):
     @extend_schema(
         operation_id="analyses_create",
         summary="Analyse one item",
-        description="JSON `{url, user_uuid, metadata?}` or multipart `{file, user_uuid, "
+        description="JSON `{url, user_uuid, metadata?}`, JSON `{text, thread_context?, "
+        "user_uuid, metadata?}` (a post or comment) or multipart `{file, user_uuid, "
         "metadata?}`. 200 with the verdict when it is reached within `wait` seconds, else "
         "202 with the analysis as it stands (status processing), a `Location` and "
         "`status_url` to poll, and the callback when it is decided. A banned user's content "
         "is refused: 403, code author_banned.",
         request={
-            "application/json": UrlAnalysisRequest,
+            "application/json": PolymorphicProxySerializer(
+                component_name="AnalysisRequest",
+                serializers=[UrlAnalysisRequest, TextAnalysisRequest],
+                resource_type_field_name=None,
+            ),
             "multipart/form-data": FileAnalysisRequest,
         },
         parameters=[WAIT_PARAMETER, KEY_PARAMETER],
         responses={
             200: AnalysisSerializer,
             202: AnalysisSerializer,
-            403: OpenApiResponse(BannedError, description="A banned user, or a missing scope."),
+            403: BANNED,
         },
         tags=["analyses"],
     )
@@ -669,7 +702,7 @@ class AnalysesBatch(ClientView):
     @extend_schema(
         operation_id="analyses_batch",
         summary="Analyse a batch",
-        description="At most API_BATCH_MAX_ITEMS (50) items; 400 above. Each item is "
+        description="At most the policy's batch cap (50) items; 400 above. Each item is "
         "answered at its position with its own status (200 decided, 202 processing, or its "
         "error): one bad item never fails the batch. The same bytes for the same user twice "
         "are analysed once (`same_as`). `?wait=` up to API_BATCH_WAIT_MAX_S (30).",
@@ -680,7 +713,7 @@ class AnalysesBatch(ClientView):
     )
     def post(self, request):
         wait = wait_seconds(request, batch_wait_cap())
-        options = BatchOptions(data=request.data, max_items=batch_limit())
+        options = BatchOptions(data=request.data, max_items=batch_limit(self.client))
         options.is_valid(raise_exception=True)
         batch = uuid.uuid4()
         max_concurrent = options.validated_data["max_concurrent"]

@@ -254,7 +254,9 @@ class EntryChanged(serializers.Serializer):
 
 
 class ImportRequest(serializers.Serializer):
-    file = serializers.FileField(help_text="CSV: hash_type,hash_value[,note[,content]].")
+    file = serializers.FileField(
+        help_text="CSV: hash_type,hash_value[,note[,content[,external_id]]]."
+    )
     samples = serializers.ListField(
         child=serializers.FileField(),
         required=False,

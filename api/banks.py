@@ -60,6 +60,13 @@ from .views import ClientView
 NDJSON = "application/x-ndjson"
 REMOVED = "removed through the API"
 ADDED_AGAIN = "added again through the API"
+
+
+def created_or_there(serializer, there: str) -> dict:
+    """The schema's answers of an add: 201 made, 200 (``there``) nothing new."""
+    return {201: serializer, 200: OpenApiResponse(serializer, description=there)}
+
+
 PAGE, MAX_PAGE = 100, 500
 
 
@@ -232,10 +239,7 @@ class Contents(BankView):
             "application/json": AddContentRequest,
             "multipart/form-data": AddContentFileRequest,
         },
-        responses={
-            201: AddContentResponse,
-            200: OpenApiResponse(AddContentResponse, description="Already in the bank."),
-        },
+        responses=created_or_there(AddContentResponse, "Already in the bank."),
         tags=["banks"],
         summary="Add content to a bank",
     )
@@ -297,10 +301,7 @@ class ContentsBatch(BankView):
 
     @extend_schema(
         request=AddContentsRequest,
-        responses={
-            201: AddContentsResponse,
-            200: OpenApiResponse(AddContentsResponse, description="All were there already."),
-        },
+        responses=created_or_there(AddContentsResponse, "All were there already."),
         tags=["banks"],
         summary="Add many contents to a bank",
     )
@@ -567,8 +568,8 @@ def _json_line(payload: dict) -> bytes:
 
 
 class Import(BankView):
-    """Import a CSV hash list (``hash_type,hash_value[,note[,content]]``, as admin and
-    the export write it): every row or none; rows already in the bank are skipped.
+    """Import a CSV hash list (``hash_type,hash_value[,note[,content[,external_id]]]``, as
+    admin and the export write it): every row or none; rows already in the bank are skipped.
 
     Multipart ``file`` (and up to 20 ``samples``: pictures known to be in the list, to
     check its labels) or the CSV as the body (``text/csv``). The answer is the import

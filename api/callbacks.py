@@ -8,7 +8,7 @@ repeats it already saw). Each attempt is signed afresh with the client's secret:
     X-Moderation-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>
 
 and goes out through the SSRF guard (uploads.urlfetch.post_url). A 2xx answer delivers it;
-anything else is recorded and tried again on RETRY_SCHEDULE (about a day in all) by the
+anything else is recorded and tried again on settings.CALLBACK_RETRY_SCHEDULE (a day) by the
 Celery task in api.tasks; a refused address or URL is not tried again (an admin fixes the
 URL and resends). The secret never appears in a body, a record, a log line or a page.
 """
@@ -44,10 +44,6 @@ EVENT_HEADER = "X-Moderation-Event"
 EVENT_ID_HEADER = "X-Moderation-Event-Id"
 ATTEMPT_HEADER = "X-Moderation-Attempt"
 DECIDED, REVIEWED, REVERSED = "analysis.decided", "analysis.reviewed", "analysis.reversed"
-# How long after each failed attempt the next one goes: 10 s, 1 min, 5 min, 15 min, 30 min,
-# 1 h, 2 h, 4 h, 8 h, then the rest of the day: 11 attempts over 24 hours.
-_FIRST = (10, 60, 300, 900, 1800, 3600, 7200, 14400, 28800)
-RETRY_SCHEDULE = (*_FIRST, 24 * 3600 - sum(_FIRST))
 # Not worth trying again until someone changes the URL or the allowance.
 PERMANENT = {"refused_address", "bad_url", "scheme"}
 MAX_EXCERPT = 500
@@ -145,8 +141,8 @@ def record_event(item: MediaItem) -> Delivery | None:
 
 
 def retry_schedule() -> tuple[int, ...]:
-    """Seconds before each retry (settings.CALLBACK_RETRY_SCHEDULE may shorten it)."""
-    return tuple(getattr(settings, "CALLBACK_RETRY_SCHEDULE", RETRY_SCHEDULE))
+    """Seconds before each retry after a failed attempt (settings: a day by default)."""
+    return tuple(settings.CALLBACK_RETRY_SCHEDULE)
 
 
 def masked(url: str) -> str:
@@ -201,7 +197,7 @@ def attempt(delivery_id: int, expected: int, *, retries: int = 0, manual=False) 
                 url,
                 body,
                 headers=headers,
-                timeout=getattr(settings, "CALLBACK_TIMEOUT", 10.0),
+                timeout=settings.CALLBACK_TIMEOUT,
                 max_response_bytes=4096,
             )
         except FetchRefused as exc:

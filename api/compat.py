@@ -1,8 +1,10 @@
-"""The replaced moderation API's two endpoints, for its clients to switch by changing the
-base URL and adding a key header: ``POST analyse/image`` ``{url, user_uuid}`` and
-``POST analyse/images/batch`` ``{images: [...], max_concurrent}``, answered in the old
-shapes (``request_id``, ``is_duplicate``, ``decision`` pass|review|flagged, ``reason``,
-``review_details``, ``similar_items``). Deprecated: new clients use ``analyses``.
+"""The replaced moderation API's endpoints, for its clients to switch by changing the base
+URL and adding a key header: ``POST analyse/image`` ``{url, user_uuid}``,
+``POST analyse/images/batch`` ``{images: [...], max_concurrent}`` and ``POST analyse/text``
+``{text, user_uuid, thread_context?}`` (judged locally: the old API pasted the text into a
+cloud LLM's prompt), answered in the old shapes (``request_id``, ``is_duplicate``,
+``decision`` pass|review|flagged, ``reason``, ``review_details``, ``similar_items``).
+Deprecated: new clients use ``analyses``.
 
 What differs from the old API, on purpose: a key is required; the 50-image batch limit is
 enforced (400 above it); errors are the one JSON shape (never a raw exception); URLs go
@@ -16,7 +18,8 @@ from __future__ import annotations
 
 import uuid
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -34,12 +37,13 @@ from .analyses import (
 )
 from .models import ANALYSE
 from .serializers import (
+    BANNED,
     COMPAT_FIELDS,
-    BannedError,
     CompatBatchRequest,
     CompatBatchResponse,
     CompatRequest,
     CompatResponse,
+    CompatTextRequest,
     compat_payload,
 )
 from .views import ClientView
@@ -69,7 +73,7 @@ class AnalyseImage(ClientView):
         parameters=[WAIT_PARAMETER],
         responses={
             200: CompatResponse,
-            403: OpenApiResponse(BannedError, description="A banned user, or a missing scope."),
+            403: BANNED,
         },
         deprecated=True,
         tags=["compatibility"],
@@ -106,7 +110,7 @@ class AnalyseImagesBatch(ClientView):
         operation_id="compat_analyse_images_batch",
         summary="Analyse a batch of images (the replaced API's shape)",
         description="Deprecated: use POST /api/v1/analyses/batch. At most 50 images "
-        "(API_BATCH_MAX_ITEMS), enforced; waits up to API_BATCH_WAIT_MAX_S (30 s).",
+        "(the policy's batch cap), enforced; waits up to API_BATCH_WAIT_MAX_S (30 s).",
         request=CompatBatchRequest,
         parameters=[WAIT_PARAMETER],
         responses={200: CompatBatchResponse},
@@ -120,12 +124,12 @@ class AnalyseImagesBatch(ClientView):
         if not checked.is_valid():
             raise ValidationError(checked.errors)
         body = checked.validated_data
-        if len(body["images"]) > batch_limit():
+        limit = batch_limit(self.client)
+        if len(body["images"]) > limit:
             raise ValidationError(
                 {
                     "images": [
-                        f"At most {batch_limit()} images per batch (this one has "
-                        f"{len(body['images'])})."
+                        f"At most {limit} images per batch (this one has {len(body['images'])})."
                     ]
                 }
             )
@@ -157,3 +161,90 @@ class AnalyseImagesBatch(ClientView):
                 }
             )
         )
+
+
+class AnalyseText(ClientView):
+    """The old text endpoint ``{text, user_uuid, thread_context?}``, judged here by the
+    local text model and term banks (the replaced API pasted the text into a cloud LLM's
+    prompt): waits for the verdict like analyse/image."""
+
+    required_scope = ANALYSE
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="compat_analyse_text",
+        summary="Analyse one text (the replaced API's shape)",
+        description="Deprecated: use POST /api/v1/analyses with `text`. Waits up to "
+        "API_WAIT_MAX_S (5 s) by default. `review_details.scores` has a score per text "
+        "category (hate, harassment, violence, self_harm, sexual, spam).",
+        request=CompatTextRequest,
+        parameters=[WAIT_PARAMETER],
+        responses={
+            200: CompatResponse,
+            403: BANNED,
+        },
+        deprecated=True,
+        tags=["compatibility"],
+    )
+    def post(self, request):
+        if not isinstance(request.data, dict) or "text" not in request.data:
+            raise ValidationError({"text": ["This field is required."]})
+        try:
+            submission, _ = take_one(self.client, request, wait_cap(), default_wait=wait_cap())
+        except AuthorRefused as exc:
+            return _deprecated(banned_answer(exc))
+        return _deprecated(Response(compat_payload(submission)))
+
+
+class CompatVideoResponse(CompatResponse):
+    frames_analyzed = serializers.IntegerField(
+        allow_null=True, help_text="Sampled frames the classifier looked at (null while running)."
+    )
+    flagged_at_timestamp = serializers.FloatField(
+        allow_null=True,
+        help_text="Seconds into the video of the first frame at a flag-at score, or null.",
+    )
+
+
+def compat_video_payload(submission) -> dict:
+    """The old image answer plus the replaced API's video fields, from the item's
+    ``details["video"]`` (review.video.timeline); null while the analysis runs."""
+    found = (submission.item.details or {}).get("video") or {}
+    return {
+        **compat_payload(submission),
+        "frames_analyzed": found.get("frames_analyzed"),
+        "flagged_at_timestamp": found.get("flagged_at_timestamp"),
+    }
+
+
+class AnalyseVideo(ClientView):
+    """The old video endpoint ``{url, user_uuid}``: the URL fetched through the SSRF guard,
+    the video analysed like an upload (uploads.video), answered in the old shape."""
+
+    required_scope = ANALYSE
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="compat_analyse_video",
+        summary="Analyse one video (the replaced API's shape)",
+        description="Deprecated: use POST /api/v1/analyses with the video's `url`. MP4, WebM "
+        "or MOV within the policy's caps (200 MB, 10 minutes by default). Waits up to "
+        "API_WAIT_MAX_S (5 s) by default; a longer analysis answers decision review, reason "
+        "processing, and analysis_url to poll (frames_analyzed null until then).",
+        request=CompatRequest,
+        parameters=[WAIT_PARAMETER],
+        responses={
+            200: CompatVideoResponse,
+            403: BANNED,
+        },
+        deprecated=True,
+        tags=["compatibility"],
+    )
+    def post(self, request):
+        if not isinstance(request.data, dict) or "url" not in request.data:
+            raise ValidationError({"url": ["This field is required."]})
+        try:
+            submission, _ = take_one(self.client, request, wait_cap(), default_wait=wait_cap())
+        except AuthorRefused as exc:
+            return _deprecated(banned_answer(exc))
+        return _deprecated(Response(compat_video_payload(submission)))

@@ -32,7 +32,6 @@ from hashing.algorithms import (
 from hashing.models import BankContent
 from hashing.services import normalise_hash
 from moderation_site.errors import Invalid
-from review.models import Policy
 from review.outcomes import decide
 from uploads.kinds import kind_for
 from uploads.urlfetch import fetch_url
@@ -76,6 +75,12 @@ class OctetStreamParser(ImageBodyParser):
 
 PARSERS = [JSONParser, MultiPartParser, ImageBodyParser, OctetStreamParser]
 BINARY = {"type": "string", "format": "binary"}
+# The ways PARSERS take a picture, for the schema; JSON is each endpoint's own.
+PICTURE_BODIES = {
+    "multipart/form-data": FileRequest,
+    "application/octet-stream": BINARY,
+    "image/*": BINARY,
+}
 
 
 @dataclass(frozen=True)
@@ -172,8 +177,7 @@ def rules_for(client):
     cached = _rules.get(client.policy_id)
     if cached is not None and now - cached[0] < RULES_TTL_S:
         return cached[1]
-    policy = client.policy if client.policy_id else Policy.current()
-    rules = policy.voting_rules()
+    rules = client.judging_policy().voting_rules()
     _rules[client.policy_id] = (now, rules)
     return rules
 
@@ -202,12 +206,7 @@ class Hashes(ClientView):
     parser_classes = PARSERS
 
     @extend_schema(
-        request={
-            "multipart/form-data": FileRequest,
-            "application/json": UrlRequest,
-            "application/octet-stream": BINARY,
-            "image/*": BINARY,
-        },
+        request={"application/json": UrlRequest, **PICTURE_BODIES},
         responses={200: HashesResponse},
         tags=["hashes"],
         summary="Hash a picture",
@@ -372,7 +371,9 @@ def look_up(fps: list[dict], rules) -> tuple[dict, list[dict]]:
             pk: (variant_of, external_id, note)
             for pk, variant_of, external_id, note in BankContent.objects.filter(
                 pk__in={m["content"] for m in matches}
-            ).values_list("pk", "variant_of_id", "external_id", "note")
+            )
+            .order_by()  # no sort: a dict by key
+            .values_list("pk", "variant_of_id", "external_id", "note")
         }
     out = []
     for m in matches:
@@ -429,12 +430,7 @@ class Lookup(ClientView):
         return self._answer(parse_hashes({algorithm: value}), "hash")
 
     @extend_schema(
-        request={
-            "application/json": LookupRequest,
-            "multipart/form-data": FileRequest,
-            "application/octet-stream": BINARY,
-            "image/*": BINARY,
-        },
+        request={"application/json": LookupRequest, **PICTURE_BODIES},
         responses={200: LookupResponse},
         tags=["hashes"],
         summary="Look up hashes or a picture",

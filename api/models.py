@@ -13,6 +13,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from review.models import Policy
+
 # Scopes a key's client may hold; each endpoint names the one it needs.
 ANALYSE, LOOKUP, BANKS_READ, BANKS_WRITE, REVIEW = (
     "analyse",
@@ -97,6 +99,10 @@ class ApiClient(models.Model):
 
     def allows(self, scope: str) -> bool:
         return scope in (self.scopes or ())
+
+    def judging_policy(self) -> Policy:
+        """The policy its items and lookups are judged by: its own, else the site's."""
+        return self.policy if self.policy_id else Policy.current()
 
 
 class ApiKey(models.Model):

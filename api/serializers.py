@@ -16,6 +16,7 @@ import importlib.metadata
 import json
 
 from django.urls import reverse
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
 from accounts.models import Author
@@ -87,11 +88,31 @@ class FileAnalysisRequest(serializers.Serializer):
     )
 
 
+class TextAnalysisRequest(serializers.Serializer):
+    """A text item (uploads.text validates it: UTF-8, no control characters, not empty, at
+    most TEXT_MAX_CHARS characters and TEXT_MAX_CONTEXT earlier messages)."""
+
+    text = serializers.CharField(
+        trim_whitespace=False,
+        allow_blank=True,
+        help_text="The post or comment, as written (at most 10,000 characters by default).",
+    )
+    thread_context = serializers.ListField(
+        child=serializers.JSONField(),
+        required=False,
+        default=list,
+        help_text="The messages before it, oldest first: strings or {text, author}. A short "
+        'reply ("you too") is judged with the message it answers.',
+    )
+    user_uuid = serializers.CharField(max_length=255, help_text=USER_UUID_HELP)
+    metadata = MetadataField(required=False, default=dict, help_text=METADATA_HELP)
+
+
 class BatchRequest(serializers.Serializer):
     """The schema of a batch; each item is checked on its own (a bad one fails alone)."""
 
     items = UrlAnalysisRequest(
-        many=True, help_text="At most 50 by default (API_BATCH_MAX_ITEMS); answered in order."
+        many=True, help_text="At most 50 by default (the policy's cap); answered in order."
     )
     max_concurrent = serializers.IntegerField(
         min_value=1,
@@ -271,6 +292,10 @@ class BannedError(serializers.Serializer):
     code = serializers.CharField(help_text="author_banned")
     detail = serializers.CharField()
     author_status = serializers.CharField()
+
+
+# The 403 of every endpoint that takes a client's user's content.
+BANNED = OpenApiResponse(BannedError, description="A banned user, or a missing scope.")
 
 
 class PageSerializer(serializers.Serializer):
@@ -500,6 +525,10 @@ class CompatRequest(serializers.Serializer):
     url = serializers.URLField(max_length=2000)
     user_uuid = serializers.CharField(max_length=255, help_text=USER_UUID_HELP)
     metadata = MetadataField(required=False, default=dict, help_text=METADATA_HELP)
+
+
+class CompatTextRequest(TextAnalysisRequest):
+    """The replaced API's text request: the same fields as a text analysis."""
 
 
 class CompatBatchRequest(serializers.Serializer):

@@ -8,7 +8,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Author
+from review.models import Policy
 
+from .authentication import forget_keys
 from .models import KEY_PREFIX, ApiClient, ApiKey
 
 
@@ -35,9 +37,23 @@ def issue_key(client: ApiClient, name: str = "") -> tuple[ApiKey, str]:
 
 def revoke_key(key: ApiKey) -> bool:
     """Revoke a key at once; False when it already was."""
-    return bool(
-        ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    )
+    return bool(revoke_keys(ApiKey.objects.filter(pk=key.pk)))
+
+
+def revoke_keys(keys) -> int:
+    """Revoke the keys of a queryset that are not yet revoked; how many were. They stop at
+    once in this process, within API_KEY_CACHE_S in the others (api.authentication)."""
+    count = keys.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    forget_keys()
+    return count
+
+
+def client_policy(item) -> Policy | None:
+    """The policy an API item is judged by (its client's, ApiClient.judging_policy), None
+    for the site's; one query. Installed as the "api" policy source by api.apps."""
+    return Policy.objects.filter(
+        pk__in=ApiClient.objects.filter(submissions__item_id=item.pk).values("policy_id")
+    ).first()
 
 
 def author_for(client: ApiClient, user_uuid: str) -> Author:

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
     bind=True,
     name="api.deliver_callback",
     acks_late=True,
-    max_retries=None,  # the schedule decides (api.callbacks.RETRY_SCHEDULE)
+    max_retries=None,  # the schedule decides (settings.CALLBACK_RETRY_SCHEDULE)
     # The database itself failing (before or after the POST): a few quick tries more.
     autoretry_for=(DatabaseError,),
     retry_backoff=5,

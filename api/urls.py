@@ -35,4 +35,6 @@ urlpatterns = [
     path("analyses/<uuid:analysis_id>", analyses.AnalysisDetail.as_view(), name="analysis"),
     path("analyse/image", compat.AnalyseImage.as_view(), name="compat-image"),
     path("analyse/images/batch", compat.AnalyseImagesBatch.as_view(), name="compat-batch"),
+    path("analyse/text", compat.AnalyseText.as_view(), name="compat-text"),
+    path("analyse/video", compat.AnalyseVideo.as_view(), name="compat-video"),
 ]

@@ -11,9 +11,13 @@ person's pace: the latency a moderator sees). Before each run every claim is rel
 all runs start from the same queue. Any item handed out twice in a run is a duplicate
 (must be 0).
 
-`skip_locked` is review.claims.claim_items as the pages and the API call it (policy read,
-expired leases released, group members claimed along, a poke for live counts). `naive`
-selects the first pending rows and then updates them, with no row locks.
+`skip_locked` is review.claims.claim_items as the pages and the API call it: one
+UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING that claims
+pending rows and rows whose lease ran out, with their group members, the policy's claim
+numbers cached, a poke for live counts. `orm_before` is the claim as it was before issue 14
+(kept here for the ratio): policy read, expired leases released, SELECT FOR UPDATE SKIP
+LOCKED, group members, a conditional UPDATE, each a round trip, in one transaction.
+`naive` selects the first pending rows and then updates them, with no row locks.
 """
 
 import argparse
@@ -30,6 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moderation_site.settings")
 os.environ.setdefault("SECRET_KEY", "bench-only-throwaway-key")  # DEBUG off needs one
+# Moderators are forked processes, each with its own connection held for the run: a
+# psycopg pool opened in the parent would hand its connections to every child at once.
+os.environ.setdefault("DATABASE_POOL", "false")
 
 BENCH_DB = "bench_claims"
 
@@ -151,6 +158,43 @@ def naive_claim(moderator, count: int) -> list[int]:
     return ids
 
 
+def orm_before_claim(moderator, count: int) -> list[int]:
+    """review.claims.claim_items before issue 14, step by step through the ORM."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from review.access import require_moderator
+    from review.claims import ORDER, _release_expired, clean_count
+    from review.counts import counts_changed
+    from review.models import Policy, QueueEntry
+
+    require_moderator(moderator)
+    policy = Policy.current()
+    count = clean_count(count, policy)
+    now = timezone.now()
+    lease = now + timedelta(minutes=policy.lease_minutes)
+    with transaction.atomic():
+        released = _release_expired(now)
+        pending = QueueEntry.objects.select_for_update(skip_locked=True).filter(
+            claimed_by__isnull=True
+        )
+        picked = list(pending.order_by(*ORDER)[:count])
+        keys = {e.group_key for e in picked if e.group_key is not None}
+        if keys:
+            picked += pending.filter(group_key__in=keys).exclude(pk__in=[e.pk for e in picked])
+        if picked:
+            updated = QueueEntry.objects.filter(
+                pk__in=[e.pk for e in picked], claimed_by__isnull=True
+            ).update(claimed_by=moderator, claimed_at=now, lease_expires_at=lease)
+            assert updated == len(picked)
+        if picked or released:
+            counts_changed()
+    return [e.item_id for e in picked]
+
+
+MODES = ("skip_locked", "orm_before", "naive")
+
+
 def skip_locked_claim(moderator, count: int) -> list[int]:
     from review.claims import claim_items
 
@@ -165,7 +209,11 @@ def worker(mode, user_id, batch, budget, deadline, start, results, rate, phase):
 
     from accounts.models import User
 
-    claim = skip_locked_claim if mode == "skip_locked" else naive_claim
+    claim = {
+        "skip_locked": skip_locked_claim,
+        "orm_before": orm_before_claim,
+        "naive": naive_claim,
+    }[mode]
     moderator = User.objects.get(pk=user_id)
     moderator.has_perm("review.moderate")  # warm the permission cache outside the timing
     latencies, items = [], []
@@ -268,14 +316,16 @@ def table(rows: list[dict], meta: str) -> str:
     by = {(r["mode"], r["load"], r["moderators"]): r for r in rows}
     for load in dict.fromkeys(r["load"] for r in rows):
         for n in sorted({r["moderators"] for r in rows}):
-            s, v = by.get(("skip_locked", load, n)), by.get(("naive", load, n))
-            if s and v:
-                lines.append(
-                    f"- {load}, {n} moderators: skip_locked/naive claims/s "
-                    f"×{s['claims_per_s'] / v['claims_per_s']:.2f}, p99 "
-                    f"×{s['p99_ms'] / v['p99_ms']:.2f}; duplicates {s['duplicates']} vs "
-                    f"{v['duplicates']}"
-                )
+            s = by.get(("skip_locked", load, n))
+            for other in ("orm_before", "naive"):
+                v = by.get((other, load, n))
+                if s and v:
+                    lines.append(
+                        f"- {load}, {n} moderators: skip_locked/{other} claims/s "
+                        f"×{s['claims_per_s'] / v['claims_per_s']:.2f}, p99 "
+                        f"×{s['p99_ms'] / v['p99_ms']:.2f}; duplicates {s['duplicates']} vs "
+                        f"{v['duplicates']}"
+                    )
     return "\n".join(lines) + "\n"
 
 
@@ -283,6 +333,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--moderators", default="2,8,32")
+    parser.add_argument("--modes", default=",".join(MODES), help="which claims to compare")
     parser.add_argument("--batch", type=int, default=10, help="items per claim")
     parser.add_argument("--claims", type=int, default=1500, help="claims per closed-loop run")
     parser.add_argument("--max-seconds", type=float, default=40.0, help="per closed-loop run")
@@ -309,7 +360,7 @@ def main():
     loads = [0.0] + ([args.rate] if args.rate else [])
     for rate in loads:
         for n in counts:
-            for mode in ("skip_locked", "naive"):
+            for mode in args.modes.split(","):
                 if rate:
                     row = run(mode, users[:n], args.batch, 0, args.paced_seconds, rate)
                 else:

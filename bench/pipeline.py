@@ -6,7 +6,11 @@ Prints a markdown table for a 1024x768 and a 4000x3000 JPEG:
 - end to end: upload request (Django test client) to stored decision, tasks in-process;
 - images/s with 1 and 2 worker processes (intake + analysis + DB writes), vs the naive
   per-image work (naive hashing + a new model session) in as many processes;
-- overhead: end-to-end throughput relative to hashing plus inference alone.
+- overhead: end-to-end throughput relative to hashing plus inference alone;
+- public copy (made in the analysis, before the verdict): ours (a JPEG draft-decoded at the
+  smallest DCT scale that still fills 2048 px, no whole-picture copy to turn it upright),
+  vs the whole-picture rendition it replaced (exif_transpose + thumbnail), and what a copy
+  decoded at half scale would cost (2000 px for 4000x3000: below the public size).
 
 Usage: python bench/pipeline.py [--images 24] [--save]
 Uses DATABASE_URL when set (e.g. PostgreSQL), else a temporary SQLite file.
@@ -89,13 +93,45 @@ def our_classify(image):
     return get_classifier("nudenet").classify(image)
 
 
-def timed(fn, items, repeat=1):
+def our_public_copy(data: bytes):
+    from uploads.renditions import render_public
+
+    return render_public(data, "image/jpeg")
+
+
+def whole_public_copy(data: bytes):
+    """The rendition before: a square draft request, exif_transpose (a copy of the whole
+    picture even when upright) and thumbnail."""
+    from PIL import Image, ImageOps
+
+    image = Image.open(io.BytesIO(data))
+    image.draft(image.mode, (2048, 2048))
+    image = ImageOps.exif_transpose(image)
+    image.thumbnail((2048, 2048))
+    image.info = {}
+    out = io.BytesIO()
+    image.convert("RGB").save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def half_scale_copy(data: bytes):
+    """A copy decoded at half scale, whatever its size (2000 px for 4000x3000)."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    image.draft(image.mode, (image.width // 2, image.height // 2))
+    out = io.BytesIO()
+    image.convert("RGB").save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def timed(fn, items, repeat=1, clock=time.perf_counter):
     samples = []
     for _ in range(repeat):
         for x in items:
-            t = time.perf_counter()
+            t = clock()
             fn(x)
-            samples.append((time.perf_counter() - t) * 1000)
+            samples.append((clock() - t) * 1000)
     return statistics.median(samples)
 
 
@@ -194,6 +230,7 @@ def main():
     User.objects.get_or_create(username="bench")
     our_classify(our_hash(make_jpegs((64, 48), 1)[0])[0])  # warm the model
 
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     rows = []
     for label, size in SIZES.items():
         n = args.images if size[0] < 2000 else max(6, args.images // 4)
@@ -205,6 +242,10 @@ def main():
         cls_ours = timed(our_classify, decoded)
         cls_naive = timed(naive_classify, sample[:3])
         e2e = end_to_end_request(sample)
+        copies = tuple(
+            timed(fn, sample, repeat=3, clock=time.process_time)  # CPU: the machine is shared
+            for fn in (our_public_copy, whole_public_copy, half_scale_copy)
+        )
         tput = {}
         for p in (1, 2):
             from django.db import connection
@@ -213,7 +254,7 @@ def main():
             tput[("ours", p)] = throughput(_ours_end_to_end, images, p)
             tput[("alone", p)] = throughput(_ours_alone, images, p)
             tput[("naive", p)] = throughput(_naive_alone, images[: max(4, n // 2)], p)
-        rows.append((label, hash_ours, hash_naive, cls_ours, cls_naive, e2e, tput))
+        rows.append((label, hash_ours, hash_naive, cls_ours, cls_naive, e2e, tput, copies))
 
     lines = [
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
@@ -225,7 +266,7 @@ def main():
         "| vs naive @2 | e2e / (hash+infer) @2 |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for label, h, hn, c, cn, e2e, t in rows:
+    for label, h, hn, c, cn, e2e, t, _ in rows:
         lines.append(
             f"| {label} | {h:.1f} ({hn:.1f}, {hn / h:.1f}x) | {c:.1f} ({cn:.1f}, {cn / c:.1f}x) "
             f"| {e2e:.1f} | {t[('ours', 1)]:.1f} ({t[('naive', 1)]:.1f}) "
@@ -233,6 +274,14 @@ def main():
             f"| {t[('ours', 2)] / t[('naive', 2)]:.1f}x "
             f"| {t[('alone', 2)] / t[('ours', 2)]:.2f}x |"
         )
+    lines += [
+        "",
+        "| image | public copy CPU ms | whole-picture rendition (ratio) | half-scale decode |",
+        "|---|---|---|---|",
+    ]
+    for label, *_, (ours, whole, half) in rows:
+        lines.append(f"| {label} | {ours:.1f} | {whole:.1f} ({whole / ours:.2f}x) | {half:.1f} |")
+    lines += ["", f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"]
     table = "\n".join(lines)
     print(table)
     if args.save:

@@ -44,7 +44,8 @@ class ReferenceImagesForm(forms.Form):
 class HashListForm(forms.Form):
     file = forms.FileField(
         label="Hash list (CSV)",
-        help_text="hash_type,hash_value[,note[,content]] per line; hash_type is one of "
+        help_text="hash_type,hash_value[,note[,content[,external_id]]] per line; hash_type is "
+        "one of "
         "ahash (imagehash.average_hash), dhash, phash (imagehash.phash), phash_simple "
         "(imagehash.phash_simple), pdq. PDQ as 64 hex characters.",
     )

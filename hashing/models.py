@@ -137,6 +137,9 @@ class BankEntry(models.Model):
     value = models.CharField(
         max_length=64, help_text="Lowercase hex, most significant first: 16 chars, PDQ 64."
     )
+    # A reference video has a hash per frame for the same algorithm (hashing.video): the
+    # frame's place among them. 0 for everything else, so a picture has one per algorithm.
+    frame = models.PositiveIntegerField(default=0)
     note = models.CharField(max_length=500, blank=True)
     enabled = models.BooleanField(default=True)
     created_by = models.ForeignKey(
@@ -153,7 +156,9 @@ class BankEntry(models.Model):
             models.Index(fields=["bank", "algorithm", "value"], name="bankentry_bank_hash"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["content", "algorithm"], name="one_hash_per_algorithm")
+            models.UniqueConstraint(
+                fields=["content", "algorithm", "frame"], name="one_hash_per_algorithm_frame"
+            )
         ]
 
     def __str__(self):
@@ -305,3 +310,18 @@ class BankJournal(models.Model):
 
     def __str__(self):
         return f"bank change {self.counter}"
+
+
+class VideoFrames(models.Model):
+    """A video item's sampled frames' PDQ (32 bytes each, in time order, informative frames
+    only): what later uploads are compared with for copies of past videos (hashing.video).
+    One row per video; its Fingerprint rows cannot hold a variable number of hashes."""
+
+    item = models.OneToOneField(
+        "uploads.MediaItem", on_delete=models.CASCADE, related_name="video_frames"
+    )
+    hashes = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{len(self.hashes) // 32} frame hashes of item {self.item_id}"

@@ -27,13 +27,15 @@ from PIL import Image
 from moderation_site.errors import Invalid
 from uploads.kinds import open_for_hashing
 from uploads.validation import RefusedUpload, check_shape
+from uploads.video import VideoDecodeError, container_of, get_video_kind
 
 from . import labels, references
 from .algorithms import ALGORITHMS, UnknownAlgorithm, algorithm_named, fingerprint, informative
 from .matcher import ContentRule, content_rule, default_rules
 from .models import Bank, BankChange, BankContent, BankEntry, BankVersion
+from .video import is_video, reference_entries
 
-CSV_HEADER = ["hash_type", "hash_value", "note", "content"]
+CSV_HEADER = ["hash_type", "hash_value", "note", "content", "external_id"]
 _HEADER_NAMES = {"hash_type", "type", "signal_type", "algorithm"}
 _HEX = re.compile(r"[0-9a-f]+")
 MAX_REPORTED_ERRORS = 10
@@ -66,6 +68,7 @@ class HashRow:
     value: str
     note: str = ""
     content_key: str = ""
+    external_id: str = ""  # the content's id elsewhere (an API client's, a shared list's)
 
 
 def normalise_hash(hash_type: str, value: str) -> tuple[str, str]:
@@ -95,16 +98,19 @@ def normalise_hash(hash_type: str, value: str) -> tuple[str, str]:
 
 
 def parse_hash_list(lines: Iterable[str]) -> list[HashRow]:
-    """Rows of a CSV hash list: ``hash_type,hash_value[,note[,content]]``.
+    """Rows of a CSV hash list: ``hash_type,hash_value[,note[,content[,external_id]]]``.
 
     The header and blank or ``#`` lines are skipped. Rows sharing a ``content`` key are
     the hashes of one picture (what export writes for reference images); rows without
-    one are each their own content. Raises BankError naming every bad line (up to 10).
+    one are each their own content. ``external_id`` is the content's id elsewhere (its
+    rows give the same one, or leave it empty). Raises BankError naming every bad line
+    (up to 10).
     """
     reader = csv.reader(lines)
     rows: list[HashRow] = []
     errors: list[str] = []
     seen_in_content: dict[tuple[str, str], int] = {}
+    external_ids: dict[str, tuple[str, int]] = {}  # content key -> (its external id, line)
     names_used: set[str] = set()
     first = True
     for cells in reader:
@@ -116,8 +122,10 @@ def parse_hash_list(lines: Iterable[str]) -> list[HashRow]:
             first = False
             continue
         first = False
-        if len(cells) < 2 or len(cells) > 4:
-            errors.append(f"line {line}: expected hash_type,hash_value[,note[,content]]")
+        if len(cells) < 2 or len(cells) > 5:
+            errors.append(
+                f"line {line}: expected hash_type,hash_value[,note[,content[,external_id]]]"
+            )
             continue
         try:
             algorithm, value = normalise_hash(cells[0], cells[1])
@@ -127,6 +135,7 @@ def parse_hash_list(lines: Iterable[str]) -> list[HashRow]:
         names_used.add(cells[0].lower())
         note = cells[2] if len(cells) > 2 else ""
         key = cells[3] if len(cells) > 3 else ""
+        external_id = cells[4][:255] if len(cells) > 4 else ""
         if key:
             earlier = seen_in_content.setdefault((key, algorithm), line)
             if earlier != line:
@@ -134,7 +143,16 @@ def parse_hash_list(lines: Iterable[str]) -> list[HashRow]:
                     f"line {line}: content “{key}” already has a {algorithm} hash (line {earlier})"
                 )
                 continue
-        rows.append(HashRow(line, algorithm, value, note[:500], key[:100]))
+            named = external_ids.setdefault(key, (external_id, line))
+            if external_id and named[0] and named[0] != external_id:
+                errors.append(
+                    f"line {line}: content “{key}” has external id “{named[0]}” (line "
+                    f"{named[1]}), not “{external_id}”"
+                )
+                continue
+            if external_id and not named[0]:
+                external_ids[key] = (external_id, line)
+        rows.append(HashRow(line, algorithm, value, note[:500], key[:100], external_id))
     if "phash" in names_used and names_used & FORMER_NAMES:
         former = sorted(names_used & FORMER_NAMES)[0]
         raise BankError(
@@ -207,8 +225,11 @@ class Reference:
 
 
 def hash_reference(data: bytes, name: str = "", *, with_versions: bool = True) -> Reference:
-    """Decode a reference picture within the upload limits and hash it (and its versions)."""
+    """Decode a reference picture within the upload limits and hash it (and its versions);
+    a reference video is hashed at every frame (hashing.video)."""
     label = f"“{name}”" if name else "The file"
+    if container_of(data) is not None:
+        return hash_reference_video(data, label)
     if len(data) > settings.UPLOAD_MAX_BYTES:
         raise BankError(f"{label} is larger than the upload limit.")
     try:
@@ -241,8 +262,26 @@ def hash_reference(data: bytes, name: str = "", *, with_versions: bool = True) -
     return Reference(fp, hashlib.sha256(data).hexdigest(), versions)
 
 
-def _entries_for(fp: dict) -> dict[str, str]:
-    """Hex per algorithm; none from a hash too featureless to vote (PDQ on a flat picture)."""
+def hash_reference_video(data: bytes, label: str) -> Reference:
+    """A reference video within the video caps, every frame's PDQ and the five pHashes."""
+    kind = get_video_kind()
+    try:
+        kind.validate(data, max_bytes=kind.max_bytes(), max_pixels=settings.UPLOAD_MAX_PIXELS)
+        fp = fingerprint(kind.reference(data), kind.name, False)
+    except RefusedUpload as exc:
+        raise BankError(f"{label}: {exc.message}") from None
+    except VideoDecodeError:
+        raise BankError(f"{label} is not a video that can be read to its end.") from None
+    if not _entries_for(fp):
+        raise BankError(f"{label} has too little detail in every frame to be matched.")
+    return Reference(fp, hashlib.sha256(data).hexdigest())
+
+
+def _entries_for(fp: dict) -> dict[str, str | list[str]]:
+    """Hex per algorithm; none from a hash too featureless to vote (PDQ on a flat picture).
+    A video's: a list per algorithm, one entry per informative frame (hashing.video)."""
+    if is_video(fp):
+        return reference_entries(fp)
     return {
         name: algorithm.to_hex(fp[name])
         for name, algorithm in ALGORITHMS.items()
@@ -280,10 +319,12 @@ def _add_content(
             content=content,
             algorithm=algorithm,
             value=value,
+            frame=frame,
             note=(note or name)[:500],
             created_by=actor,
         )
-        for algorithm, value in _entries_for(fp).items()
+        for algorithm, values in _entries_for(fp).items()
+        for frame, value in enumerate(values if isinstance(values, list) else [values])
     )
     return content, entries
 
@@ -722,6 +763,7 @@ def import_hash_list(
                     source=BankContent.Source.IMPORT,
                     name=source_name[:255],
                     note=group[0].note,
+                    external_id=next((r.external_id for r in group if r.external_id), ""),
                     created_by=actor,
                 )
                 for group in batch
@@ -762,7 +804,8 @@ def export_hash_list(bank: Bank, out, *, actor=None, include_disabled: bool = Fa
     """Write the bank as CSV (the import format); audited as who took a copy of it.
 
     The ``content`` column groups a reference picture's hashes, so that a round trip
-    keeps its quorum; importers that read three columns can ignore it. The rotated
+    keeps its quorum, and ``external_id`` keeps the content's id elsewhere; importers
+    that read three columns can ignore both. The rotated
     versions banked with each picture (hashing.references) are left out: the list holds
     what was put in, at a fifth of the size.
     """
@@ -790,7 +833,7 @@ def iter_hash_list(
     order = {name: i for i, name in enumerate(ALGORITHMS)}
     written, complete = 0, False
     rows = entries.order_by("content_id", "pk").values_list(
-        "algorithm", "value", "note", "content_id"
+        "algorithm", "value", "note", "content_id", "content__external_id"
     )
     try:
         batch: list[tuple] = []
@@ -816,8 +859,10 @@ def iter_hash_list(
 
 
 def _write_content(writer, rows: list[tuple], order: dict) -> int:
-    for algorithm, value, note, content_id in sorted(rows, key=lambda r: order.get(r[0], 99)):
-        writer.writerow([algorithm, value, note, f"c{content_id}"])
+    for algorithm, value, note, content_id, external_id in sorted(
+        rows, key=lambda r: order.get(r[0], 99)
+    ):
+        writer.writerow([algorithm, value, note, f"c{content_id}", external_id])
     return len(rows)
 
 

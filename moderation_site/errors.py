@@ -11,6 +11,7 @@ A base layer: it imports Django and DRF only, never the apps.
 
 import json
 import logging
+import sys
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,6 +19,7 @@ from django.conf import settings
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.core import exceptions as django_exceptions
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import resolve_url
@@ -65,6 +67,13 @@ STATUS_DEFAULTS: dict[int, tuple[str, str]] = {
     500: ("server_error", "Something went wrong on our side; please try again later."),
     503: ("unavailable", "The service is unavailable; please try again later."),
 }
+
+# The database unreachable (restarting, failing over, out of connections): a 503 that says
+# so, rather than a 500 storm; each request opens a fresh connection, so the service
+# recovers by itself when the database is back (tests/test_faults.py).
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+DATABASE_DOWN = "The database cannot be reached at the moment; please try again in a few seconds."
+DATABASE_RETRY_AFTER_S = 5
 
 CSRF_DETAIL = "The form expired or came from another site; reload the page and try again."
 SIGN_IN_FIRST = STATUS_DEFAULTS[401][1]
@@ -261,6 +270,8 @@ def describe(exc) -> tuple[int, dict] | None:
     if isinstance(exc, (django_exceptions.SuspiciousOperation, MultiPartParserError)):
         # Their text is for the security log, not for the caller.
         return 400, error_body("bad_request", STATUS_DEFAULTS[400][1])
+    if isinstance(exc, DATABASE_ERRORS):
+        return 503, error_body("unavailable", DATABASE_DOWN)  # never the driver's text
     return None
 
 
@@ -273,6 +284,8 @@ def _headers(exc) -> dict[str, str]:
     wait = getattr(exc, "wait", None)
     if wait and isinstance(exc, (drf_exceptions.Throttled, Throttled)):
         headers["Retry-After"] = str(int(wait))
+    if isinstance(exc, DATABASE_ERRORS):
+        headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
     return headers
 
 
@@ -393,7 +406,17 @@ def handler404(request, exception=None):
 
 
 def handler500(request, exception=None):
-    """Never says what broke (Django's django.request logger has already logged it)."""
+    """Never says what broke (Django's django.request logger has already logged it).
+
+    The database down in a middleware (the session, the user) comes here too, not
+    through process_exception: Django calls this inside its except block, so the
+    exception is sys.exc_info()'s, and it is answered as the 503 it is."""
+    if isinstance(sys.exc_info()[1], DATABASE_ERRORS):
+        body = error_body("unavailable", DATABASE_DOWN)
+        response = JsonResponse(body, status=503) if wants_json(request) else None
+        response = response or _html(None, 503, DATABASE_DOWN)
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+        return response
     body = error_body(*STATUS_DEFAULTS[500])
     if wants_json(request):
         return JsonResponse(body, status=500)

@@ -21,9 +21,13 @@ class Registry(dict[str, T], Generic[T]):
 
     @contextmanager
     def registered(self, item: T) -> Iterator[T]:
-        """Known for the duration of a block, then forgotten."""
+        """Known for the duration of a block, then forgotten (one it stood in for, e.g.
+        a test's toy text kind in place of the real one, is put back)."""
+        before = self.get(item.name)
         self.register(item)
         try:
             yield item
         finally:
             self.unregister(item.name)
+            if before is not None:
+                self.register(before)

@@ -10,6 +10,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from moderation_site import logs
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -66,6 +68,7 @@ INSTALLED_APPS = [
     "hashing",
     "review",
     "api",
+    "chatbot",
 ]
 
 MIDDLEWARE = [
@@ -112,6 +115,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+    "DATABASE_POOL", default=True
+):
+    # Under ASGI every request's view runs in a thread of its own, so a connection kept
+    # with CONN_MAX_AGE is never reused: without a pool each request opened one (~8 ms
+    # here, more than a whole lookup; bench/api_lookup.py). psycopg-pool keeps them per
+    # process (Django's OPTIONS["pool"]; it requires CONN_MAX_AGE 0). Celery's prefork
+    # children close their inherited pool at start and after each task (celery.fixups),
+    # so one connection (min_size 1) is opened per task there, as without a pool.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
@@ -169,9 +187,9 @@ if REDIS_URL:
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
-    }
+    # Django's Redis cache, with one client per process instead of one per request
+    # (moderation_site.cache: under ASGI each request opened a connection).
+    CACHES = {"default": {"BACKEND": "moderation_site.cache.RedisCache", "LOCATION": REDIS_URL}}
     CELERY_BROKER_URL = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 else:
@@ -183,12 +201,23 @@ CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_TASK_ACKS_LATE = True
+# A worker child killed mid-task (SIGKILL, out of memory): its message goes back to the
+# queue instead of being acknowledged as failed; a whole worker killed: Redis hands its
+# unacknowledged messages out again after the visibility timeout (longer than any
+# analysis). An analysis runs at most once to its record (review.pipeline checks the
+# item is still processing under a row lock), and uploads.requeue_stuck_items catches
+# the rest every 5 minutes.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=900)
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-items": {"task": "uploads.requeue_stuck_items", "schedule": 300.0},
     "release-expired-claims": {"task": "review.release_expired_claims", "schedule": 30.0},
+    "requeue-slack-events": {"task": "chatbot.requeue_events", "schedule": 120.0},
 }
 
 REST_FRAMEWORK = {
@@ -232,6 +261,12 @@ ANIMATION_SAMPLE_FRAMES = env.int("ANIMATION_SAMPLE_FRAMES", default=8)
 # below strips that no classifier can see (its 320 px input would hold 12 px of picture).
 UPLOAD_MAX_SIDE = env.int("UPLOAD_MAX_SIDE", default=30_000)
 UPLOAD_MAX_ASPECT_RATIO = env.float("UPLOAD_MAX_ASPECT_RATIO", default=25.0)
+# Video (uploads.video): the policy's size cap (Admin → Policy, 200 MB by default) can only
+# be lowered below VIDEO_MAX_BYTES, which the server's body limit makes room for. The decode
+# is bounded by frames (10 min at 60 frames/s) and by seconds of work.
+VIDEO_MAX_BYTES = env.int("VIDEO_MAX_BYTES", default=200 * 1024 * 1024)
+VIDEO_MAX_FRAMES = env.int("VIDEO_MAX_FRAMES", default=36_000)
+VIDEO_DECODE_TIMEOUT_S = env.float("VIDEO_DECODE_TIMEOUT_S", default=300.0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # The largest request body the web server reads (moderation_site.server refuses more with a
@@ -239,22 +274,62 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # of files plus 1 MB for the other fields and the multipart framing. 401 MB by default.
 REQUEST_MAX_BYTES = env.int(
     "REQUEST_MAX_BYTES",
-    default=max(DATA_UPLOAD_MAX_MEMORY_SIZE, UPLOAD_MAX_BYTES * UPLOAD_MAX_FILES + 1024 * 1024),
+    default=max(
+        DATA_UPLOAD_MAX_MEMORY_SIZE,
+        UPLOAD_MAX_BYTES * UPLOAD_MAX_FILES + 1024 * 1024,
+        VIDEO_MAX_BYTES + 1024 * 1024,  # one video of the largest size
+    ),
 )
 URL_FETCH_TIMEOUT = env.float("URL_FETCH_TIMEOUT", default=10.0)
 # CIDRs allowed despite the SSRF guard (tests only; leave empty in production).
 URL_FETCH_ALLOWED_NETWORKS = env.list("URL_FETCH_ALLOWED_NETWORKS", default=[])
 
 # The public API's analyses (api.analyses): how long ?wait= may hold a request for the
-# verdict (one item; a batch), and how many items a batch takes (400 above).
+# verdict (one item; a batch). How many items a batch takes is the policy's (admin).
 API_WAIT_MAX_S = env.float("API_WAIT_MAX_S", default=5.0)
 API_BATCH_WAIT_MAX_S = env.float("API_BATCH_WAIT_MAX_S", default=30.0)
-API_BATCH_MAX_ITEMS = env.int("API_BATCH_MAX_ITEMS", default=50)
+# How long each process keeps a valid API key's row (api.authentication): a revoked key or
+# a deactivated client stops within this many seconds on every other process (at once on
+# the one that made the change).
+API_KEY_CACHE_S = env.float("API_KEY_CACHE_S", default=2.0)
+# Client callbacks (api.callbacks): seconds a client's server has to answer an attempt, and
+# the seconds before each retry after a failed one: 10 s, 1 min, 5 min, 15 min, 30 min, 1 h,
+# 2 h, 4 h, 8 h, then the rest of the day (11 attempts over 24 hours); then it gives up.
+CALLBACK_TIMEOUT = env.float("CALLBACK_TIMEOUT", default=10.0)
+CALLBACK_RETRY_SCHEDULE = tuple(
+    env.list(
+        "CALLBACK_RETRY_SCHEDULE",
+        cast=int,
+        default=[10, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 29330],
+    )
+)
+if any(seconds <= 0 for seconds in CALLBACK_RETRY_SCHEDULE):
+    raise ImproperlyConfigured("CALLBACK_RETRY_SCHEDULE is seconds > 0, e.g. 10,60,300.")
+
+# The Slack bot (chatbot/, README "Slack"). The app's signing secret and OAuth client (for
+# installs through /slack/install/; a workspace configured in admin carries its own secret);
+# the Web API's address (a fake Slack on loopback in the tests); the hosts files are
+# downloaded from, with the bot token and through the SSRF guard (a bare host: https on
+# 443; an origin spells out scheme and port); the size cap of one file (5 MiB).
+SLACK_SIGNING_SECRET = env("SLACK_SIGNING_SECRET", default="")
+SLACK_CLIENT_ID = env("SLACK_CLIENT_ID", default="")
+SLACK_CLIENT_SECRET = env("SLACK_CLIENT_SECRET", default="")
+SLACK_API_URL = env("SLACK_API_URL", default="https://slack.com/api/")
+SLACK_FILE_HOSTS = env.list("SLACK_FILE_HOSTS", default=["files.slack.com"])
+SLACK_MAX_FILE_BYTES = env.int("SLACK_MAX_FILE_BYTES", default=5 * 1024 * 1024)
+SLACK_API_TIMEOUT = env.float("SLACK_API_TIMEOUT", default=10.0)
+# Fernet keys (comma-separated: the first encrypts, all decrypt, for rotation) sealing the
+# workspaces' tokens and secrets at rest; empty: one derived from SECRET_KEY.
+SLACK_ENCRYPTION_KEY = env.list("SLACK_ENCRYPTION_KEY", default=[])
 
 # Classifiers: the policy (admin) picks which providers run; these are the process's limits.
 CLASSIFIER_TIMEOUT_S = env.float("CLASSIFIER_TIMEOUT_S", default=30.0)  # all providers, per item
 CLASSIFIER_WORKERS = env.int("CLASSIFIER_WORKERS", default=4)  # provider threads per process
 NUDENET_THREADS = env.int("NUDENET_THREADS", default=1)  # onnxruntime intra-op threads
+TEXT_MODEL_THREADS = env.int("TEXT_MODEL_THREADS", default=1)  # the text model's, the same
+# Text items (uploads.text): characters of a post, earlier messages of its thread context.
+TEXT_MAX_CHARS = env.int("TEXT_MAX_CHARS", default=10_000)
+TEXT_MAX_CONTEXT = env.int("TEXT_MAX_CONTEXT", default=20)
 AWS_REKOGNITION_REGION = env("AWS_REKOGNITION_REGION", default="us-east-1")
 AWS_REKOGNITION_MIN_CONFIDENCE = env.float("AWS_REKOGNITION_MIN_CONFIDENCE", default=50.0)
 
@@ -284,9 +359,28 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=SESSION_COOKIE_SECUR
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
+# Every line of an analysis carries its item and request ids (moderation_site.logs);
+# LOG_FORMAT=json writes one JSON object a line for a log collector.
+LOG_FORMAT = env("LOG_FORMAT", default="text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "moderation_site.logs.ContextFilter"}},
+    "formatters": {
+        "text": {"format": logs.TEXT_FORMAT},
+        "json": {"()": "moderation_site.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["context"],
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# /metrics (moderation_site.metrics): a scraper sends "Authorization: Bearer <token>" or
+# comes from one of these networks (CIDR); with neither set the endpoint answers 404.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])

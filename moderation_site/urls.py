@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from moderation_site.metrics import metrics_view
 from review.urls import api_urlpatterns as review_api
 
 urlpatterns = [
@@ -15,7 +16,9 @@ urlpatterns = [
     path("review/", include("review.urls")),
     path("api/v1/review/", include((review_api, "review-api"))),
     path("api/v1/", include(("api.urls", "api"))),
+    path("slack/", include(("chatbot.urls", "chatbot"))),
     path("admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -1,5 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 
 from hashing.algorithms import ALGORITHMS
@@ -18,9 +20,11 @@ from .models import (
     Policy,
     PolicyChange,
     QueueEntry,
+    Term,
     Voter,
 )
-from .policy import record_policy_change, record_row_changes
+from .policy import add_policy, record_policy_change, record_row_changes
+from .terms import save_term
 
 
 def _algorithm_choices():
@@ -82,12 +86,18 @@ class CategoryInline(admin.TabularInline):
 
 @admin.register(Policy)
 class PolicyAdmin(admin.ModelAdmin):
+    """The site's policy ("Moderation policy", pk 1) and any others, e.g. an API client's
+    (chosen on the client). A new one starts with the default rows, edited after it is
+    saved; none is deleted (its changes stay on record)."""
+
+    list_display = ("__str__", "providers", "quorum", "updated_at")
     fieldsets = [
         ("Classifiers", {"fields": ["providers"]}),
         (
             "Duplicates and hash voters",
             {"fields": ["mirror_aware", "quorum"]},
         ),
+        ("Video", {"fields": ["video_max_mb", "video_max_seconds", "video_sample_fps"]}),
         (
             "Review and strikes",
             {
@@ -100,17 +110,27 @@ class PolicyAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Public API", {"fields": ["batch_max_items"]}),
     ]
     inlines = [CategoryInline, VoterInline]
 
-    def has_add_permission(self, request):
-        return not Policy.objects.exists()
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []  # rows are seeded when it is added
 
     def has_delete_permission(self, request, obj=None):
         return False
 
     def save_model(self, request, obj, form, change):
-        record_policy_change(obj, form.changed_data, request.user)
+        if change:
+            record_policy_change(obj, form.changed_data, request.user)
+        else:
+            add_policy(obj, request.user)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        self.message_user(
+            request, f"{obj} added with the default categories and voters: edit them here."
+        )
+        return HttpResponseRedirect(reverse("admin:review_policy_change", args=[obj.pk]))
 
     def save_formset(self, request, form, formset, change):
         record_row_changes(form.instance, formset, request.user)
@@ -147,10 +167,10 @@ def _default_weight(provider: str, label: str, category: str) -> float | None:
 class ClassifierLabelAdmin(admin.ModelAdmin):
     """Which provider label counts towards which category, and how much."""
 
-    list_display = ("provider", "label", "category", "weight", "default_weight")
+    list_display = ("provider", "label", "category", "weight", "default_weight", "policy")
     list_editable = ("weight",)
-    list_filter = ("provider", "category")
-    list_select_related = ("category",)
+    list_filter = ("policy", "provider", "category__name")
+    list_select_related = ("category", "policy")
     search_fields = ("label",)
     fieldsets = [
         (
@@ -174,9 +194,15 @@ class ClassifierLabelAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # a weight of 0 stops a label counting, and the change stays on record
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "category":  # each policy has its own "explicit"
+            field.queryset = field.queryset.select_related("policy")
+            field.label_from_instance = lambda c: f"{c.name} ({c.policy})"
+        return field
+
     def save_model(self, request, obj, form, change):
-        if not obj.policy_id:
-            obj.policy = Policy.current()
+        obj.policy = obj.category.policy  # a label counts in its category's policy
         old = ClassifierLabel.objects.filter(pk=obj.pk).first() if obj.pk else None
         obj.save()
         fields = form.changed_data if old is not None else ["added"]
@@ -265,3 +291,30 @@ class QueueEntryAdmin(ReadOnlyAdmin):
     def release_claims(self, request, queryset):
         released = claims.release_entries(queryset.values_list("pk", flat=True))
         self.message_user(request, f"Released {released} claim(s).", messages.SUCCESS)
+
+
+@admin.register(Term)
+class TermAdmin(admin.ModelAdmin):
+    """The term banks of text items: per category, block and allow terms (review.terms
+    says how they are matched and count). Every edit is recorded as a policy change; a
+    term is disabled, never deleted."""
+
+    list_display = ("text", "kind", "category", "enabled", "note", "policy", "updated_at")
+    list_editable = ("enabled",)
+    list_filter = ("policy", "kind", "category__name", "enabled")
+    list_select_related = ("category", "policy")
+    search_fields = ("text", "note")
+    fields = ("category", "kind", "text", "note", "enabled")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "category":  # the text kind's categories, of each policy
+            field.queryset = field.queryset.filter(media_kind="text").select_related("policy")
+            field.label_from_instance = lambda c: f"{c.name} ({c.policy})"
+        return field
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        save_term(obj, form.changed_data if change else [], request.user)

@@ -59,8 +59,13 @@ class ReleaseAPI(ReviewAPIView):
         responses=inline_serializer("Released", {"released": serializers.IntegerField()}),
     )
     def post(self, request):
+        """What this token (or session) claimed, or the items named: the same moderator's
+        other credentials keep their claims."""
         data = _valid(ReleaseSerializer, request)
-        released = claims.release_claims(request.user, data.get("items"))
+        wanted = data.get("items")
+        released = claims.release_claims(
+            request.user, wanted, source=None if wanted else credential_of(request)
+        )
         return Response({"released": released})
 
 

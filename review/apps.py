@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 from django.contrib.auth.signals import user_logged_out
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, post_save
 
 
 class ReviewConfig(AppConfig):
@@ -9,12 +9,17 @@ class ReviewConfig(AppConfig):
     def ready(self):
         # Django's place for wiring: the models are loaded only from here on.
         from accounts.sessions import access_ended, credential_of
+        from moderation_site.metrics import register_collector
         from uploads.intake import set_analysis_hook
+        from uploads.video import set_limits_hook
 
         from . import claims, tasks
+        from .metrics import QueueCollector
         from .models import Policy
 
         set_analysis_hook(tasks.enqueue_analysis)
+        register_collector(QueueCollector())  # /metrics: the queue's figures, at scrape time
+        set_limits_hook(lambda: Policy.current().video_limits())  # the video caps
 
         def release_claims_at_logout(sender, request=None, user=None, **kwargs):
             """Logging out hands back what that session claimed; the same moderator's API
@@ -39,3 +44,7 @@ class ReviewConfig(AppConfig):
             release_claims_when_access_ends, dispatch_uid="review.release_at_end", weak=False
         )
         post_migrate.connect(seed_policy, sender=self, dispatch_uid="review.seed", weak=False)
+        # Claims cache the policy's claim numbers for a few seconds; an edit here is seen now.
+        post_save.connect(
+            claims.forget_claim_settings, sender=Policy, dispatch_uid="review.claim_settings"
+        )

@@ -39,6 +39,16 @@ DEFAULT_CATEGORIES = (
         "suggestive", "Suggestive", review_at=0.50, flag_at=1.0, rank=10, at_least="explicit"
     ),
 )
+# The text kind's (review.classifiers.textmodel; seeded with the above). Self-harm is never
+# flagged by a score: a person reads it (and may offer help), nobody is struck.
+TEXT_CATEGORIES = (
+    CategoryRule("violence", "Violence or threat", 0.50, 0.85, rank=19, media_kind="text"),
+    CategoryRule("hate", "Hate speech", 0.50, 0.85, rank=18, media_kind="text"),
+    CategoryRule("self_harm", "Self-harm", 0.50, 1.0, rank=17, media_kind="text"),
+    CategoryRule("harassment", "Harassment", 0.50, 0.85, rank=16, media_kind="text"),
+    CategoryRule("sexual", "Sexual", 0.50, 0.85, rank=15, media_kind="text"),
+    CategoryRule("spam", "Spam", 0.50, 0.85, rank=5, media_kind="text"),
+)
 
 
 def sort_rules(rules: Iterable[CategoryRule]) -> list[CategoryRule]:

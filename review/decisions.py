@@ -6,7 +6,7 @@ machine's outcomes and people's decisions).
 """
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -20,7 +20,8 @@ from .access import require_moderator
 from .claims import ClaimConflict
 from .consequences import Verdict, apply_verdict
 from .counts import counts_changed
-from .models import Decision, Policy, QueueEntry
+from .models import Decision, QueueEntry
+from .policy import policy_for
 
 MAX_REASON = 500
 STATUS_FOR_DECISION = {
@@ -75,7 +76,6 @@ def record_decision(moderator, item: MediaItem, decision: str, reason: str = "")
 def _settle(moderator, entries, decision, reason) -> list[Decision]:
     now = timezone.now()
     batch = uuid.uuid4()
-    policy = Policy.current()
     items = {
         i.pk: i
         for i in MediaItem.objects.select_for_update(of=("self",))
@@ -102,10 +102,14 @@ def _settle(moderator, entries, decision, reason) -> list[Decision]:
                 else None,
             )
         )
+        verdict = verdict_for(decision, reason, now)
+        if item.status == MediaItem.Status.REJECTED:
+            # Rejected already (an appeal upheld): the strike was counted the first time.
+            verdict = replace(verdict, strike_source=None)
         apply_verdict(
             item,
-            verdict_for(decision, reason, now),
-            policy=policy,
+            verdict,
+            policy=policy_for(item),  # an intake's own (a Slack workspace's strikes to ban)
             actor=moderator,
             strikes=strikes,
         )
@@ -194,7 +198,7 @@ def override_decision(user, item: MediaItem, decision: str, reason: str) -> Deci
             is_override=True,
         )
         apply_verdict(
-            locked, verdict_for(decision, reason, now), policy=Policy.current(), actor=user
+            locked, verdict_for(decision, reason, now), policy=policy_for(locked), actor=user
         )
     item.status, item.decided_at = locked.status, locked.decided_at
     return record

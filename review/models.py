@@ -7,8 +7,16 @@ from django.db import models
 
 from hashing.algorithms import ALGORITHMS
 from hashing.matcher import DEFAULT_QUORUM, VoterSetting, VotingRules
+from hashing.textnorm import squeeze
+from uploads.video import VideoLimits
 
-from .categories import DEFAULT_CATEGORIES, CategoryRule, LabelMap, sort_rules
+from .categories import (
+    DEFAULT_CATEGORIES,
+    TEXT_CATEGORIES,
+    CategoryRule,
+    LabelMap,
+    sort_rules,
+)
 from .classifiers.registry import PROVIDERS, provider_class
 
 RULE_FIELDS = ("name", "label", "media_kind", "review_at", "flag_at", "rank")
@@ -27,19 +35,25 @@ def _split(value: str) -> list[str]:
     return [p.strip() for p in value.split(",") if p.strip()]
 
 
+SITE_POLICY = 1  # the primary key of the site's policy
+
+
 class Policy(models.Model):
     """The admin-edited thresholds and counts that turn matches and scores into outcomes.
 
-    One row (pk=1), with its hash voters, categories and classifier labels as rows of
-    their own (so a new algorithm or category needs no migration). Every change made
-    through admin is recorded in PolicyChange.
+    The site's is the row pk=1 (``current()``); an intake above review may judge its items
+    by another row (an API client's policy: ``review.policy.policy_for``). Each has its
+    hash voters, categories and classifier labels as rows of their own (so a new
+    algorithm or category needs no migration). Every change made through admin is
+    recorded in PolicyChange.
     """
 
     providers = models.CharField(
         max_length=200,
-        default="nudenet",
+        default="nudenet,textmodel",
         validators=[validate_providers],
-        help_text="Comma-separated classifier providers to run (nudenet, rekognition).",
+        help_text="Comma-separated classifier providers to run (nudenet, rekognition, "
+        "textmodel); each runs on the media kinds it takes.",
     )
     quorum = models.PositiveSmallIntegerField(
         default=DEFAULT_QUORUM,
@@ -62,6 +76,30 @@ class Policy(models.Model):
         ),
     )
 
+    # Video (uploads.video): caps checked from the container header at intake, and the rate
+    # at which frames are classified and hashed (a bank reference is hashed at every frame).
+    video_max_mb = models.PositiveIntegerField(
+        "Video size cap (MB)",
+        default=200,
+        validators=[MinValueValidator(1)],
+        help_text="Larger videos are refused at intake (at most the server's VIDEO_MAX_BYTES).",
+    )
+    video_max_seconds = models.PositiveIntegerField(
+        "Video length cap (seconds)",
+        default=600,
+        validators=[MinValueValidator(1)],
+        help_text="Longer videos are refused at intake, from the container header.",
+    )
+    video_sample_fps = models.FloatField(
+        "Video frames sampled per second",
+        default=1.0,
+        validators=[MinValueValidator(0.05)],
+        help_text=(
+            "Frames classified (and hashed for matching) per second of video; 1 catches a "
+            "picture shown for a second. At most 600 frames are sampled per video."
+        ),
+    )
+
     # Strikes and review.
     strikes_to_ban = models.PositiveSmallIntegerField(
         default=3,
@@ -79,6 +117,13 @@ class Policy(models.Model):
         default="Explicit nudity\nSuggestive content\nKnown banned image\nHarassment\nSpam",
         help_text="One reason per line; moderators pick one or write their own.",
     )
+    # Intake through the public API (api.analyses): a client's own policy sets its own.
+    batch_max_items = models.PositiveSmallIntegerField(
+        "API batch size cap",
+        default=50,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Items a client may send in one analyses batch; a larger batch is a 400.",
+    )
 
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -90,11 +135,11 @@ class Policy(models.Model):
         ]
 
     def __str__(self):
-        return "Moderation policy"
+        return "Moderation policy" if self.pk == SITE_POLICY else f"Policy {self.pk}"
 
     @classmethod
     def current(cls) -> "Policy":
-        policy, created = cls.objects.get_or_create(pk=1)
+        policy, created = cls.objects.get_or_create(pk=SITE_POLICY)
         if created:
             policy.seed_defaults()
         return policy
@@ -115,7 +160,7 @@ class Policy(models.Model):
             if name not in have
         )
         categories = {c.name: c for c in self.categories.all()}
-        for rule in DEFAULT_CATEGORIES:
+        for rule in (*DEFAULT_CATEGORIES, *TEXT_CATEGORIES):
             if rule.name not in categories:
                 categories[rule.name] = Category.objects.create(
                     policy=self,
@@ -142,6 +187,11 @@ class Policy(models.Model):
                 for label, (name, weight) in provider_class(provider).default_labels.items()
                 if name in categories
             )
+
+    def video_limits(self) -> VideoLimits:
+        return VideoLimits(
+            self.video_max_mb * 1024 * 1024, self.video_max_seconds, self.video_sample_fps
+        )
 
     @property
     def provider_names(self) -> list[str]:
@@ -365,16 +415,19 @@ class Analysis(models.Model):
 class QueueEntry(models.Model):
     """An item waiting for a person: pending until claimed, held until decided or released.
 
-    Two purposes: review (the machine could not decide; the item is held) and confirm (a
-    classifier's score alone hid the item: a person confirms or restores it). Confirmations
-    come after review items: an uploader waits on a held item, while a hidden one already
-    errs on the side of caution. The row is deleted when the item is decided; the Decision
-    is the lasting record.
+    Three purposes: review (the machine could not decide; the item is held), confirm (a
+    classifier's score alone hid the item: a person confirms or restores it) and appeal (its
+    author asks a person to look again at a removed item: an intake above review, the Slack
+    bot, queues it). Confirmations come after review items and appeals: an uploader waits on
+    a held item and an appellant on an answer, while a hidden one already errs on the side
+    of caution. The row is deleted when the item is decided; the Decision is the lasting
+    record.
     """
 
     class Purpose(models.TextChoices):
         REVIEW = "review", "Review"
         CONFIRM = "confirm", "Confirm a model's block"
+        APPEAL = "appeal", "An author's appeal"
 
     class ReleaseCause(models.TextChoices):
         RELEASED = "released", "Released by its moderator"
@@ -388,7 +441,7 @@ class QueueEntry(models.Model):
     )
     purpose = models.CharField(max_length=8, choices=Purpose.choices, default=Purpose.REVIEW)
     priority = models.PositiveSmallIntegerField(
-        default=1, help_text="Worked first: review items 1, confirmations 0."
+        default=1, help_text="Worked first: review items and appeals 1, confirmations 0."
     )
     severity = models.FloatField(default=0.0, help_text="Higher is worked first.")
     item_created_at = models.DateTimeField(help_text="When the item was posted: older first.")
@@ -424,7 +477,7 @@ class QueueEntry(models.Model):
     release_cause = models.CharField(max_length=12, choices=ReleaseCause.choices, blank=True)
     queued_at = models.DateTimeField(auto_now_add=True)
 
-    PRIORITY = {Purpose.REVIEW: 1, Purpose.CONFIRM: 0}
+    PRIORITY = {Purpose.REVIEW: 1, Purpose.CONFIRM: 0, Purpose.APPEAL: 1}
 
     class Meta:
         ordering = ["-priority", "-severity", "item_created_at", "pk"]
@@ -492,3 +545,46 @@ class Decision(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Decisions are part of the audit trail and are never deleted.")
+
+
+class Term(models.Model):
+    """One entry of a category's term bank: a word or phrase that blocks (counts 1.0 towards
+    the category; 0.6 quoted) or allows (counter-speech, a reclaimed word: the category's
+    model scores count 0.3, and block terms inside it are discounted) in text items.
+
+    Matched after normalising (hashing.textnorm): "k1ll y0urs3lf", "k i l l yourself" and
+    "kiiill yourself" are "kill yourself". A term matches whole words, plus a plural "s";
+    a trailing ``*`` matches any ending ("fuck*": "fucking"). Edits are audited as policy
+    changes (review.admin). Rows are disabled, never deleted.
+    """
+
+    class Kind(models.TextChoices):
+        BLOCK = "block", "block"
+        ALLOW = "allow", "allow"
+
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="terms")
+    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="terms")
+    kind = models.CharField(max_length=5, choices=Kind.choices, default=Kind.BLOCK)
+    text = models.CharField(
+        max_length=200, help_text="As people write it; a trailing * matches any ending."
+    )
+    note = models.CharField(max_length=200, blank=True, help_text="Why it is here.")
+    enabled = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["category", "kind", "text"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["policy", "category", "kind", "text"], name="one_term_per_bank"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.category.name}: {self.text}"
+
+    def clean(self):
+        if len(squeeze(self.text.rstrip("*"))) < 2:
+            raise ValidationError({"text": "A term needs at least two letters or digits."})
+        if self.category_id and self.policy_id and self.category.policy_id != self.policy_id:
+            raise ValidationError({"category": "The category of another policy."})

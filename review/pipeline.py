@@ -20,9 +20,18 @@ from hashing.algorithms import ALGORITHMS, fingerprint, fingerprint_hex
 from hashing.duplicates import find_duplicates
 from hashing.matcher import vote
 from hashing.models import Fingerprint
+from hashing.video import (
+    animation_fingerprint,
+    find_video_duplicates,
+    store_video_frames,
+    vote_video,
+)
+from moderation_site.logs import log_context
+from moderation_site.metrics import observe_analysis
 from uploads.kinds import get_kind
 from uploads.models import MediaItem
 from uploads.services import make_public_copy
+from uploads.video import save_strip
 
 from .categories import category_scores, overall_class
 from .claims import enqueue_for_review
@@ -32,6 +41,13 @@ from .frames import FrameFindings, name_frame, worst_of
 from .models import Analysis, QueueEntry
 from .outcomes import FLAGGED, PASS, REVIEW, Outcome, decide, rests_on_a_model
 from .policy import policy_for
+from .video import (
+    classify_in_batches,
+    name_moment,
+    report_progress,
+    strip_pictures,
+    timeline,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +70,27 @@ def analyse_item(item_id: int, request_id: str | None = None) -> Analysis | None
     Any failure sends the item to review (never a silent pass, never stuck processing).
     An animation is judged on its worst sampled frame (review.frames). The item's public
     copy is made here too (uploads.services.make_public_copy), off the request path.
+    Every log line of the analysis carries the item and request ids (moderation_site.logs).
     """
+    request_id = request_id or str(uuid.uuid4())
+    with log_context(item_id=item_id, request_id=request_id):
+        return _analyse(item_id, request_id)
+
+
+def _analyse(item_id: int, request_id: str) -> Analysis | None:
     item = MediaItem.objects.select_related("author").filter(pk=item_id).first()
     if item is None or item.status != MediaItem.Status.PROCESSING:
         return None
-    request_id = request_id or str(uuid.uuid4())
     timings: dict[str, float] = {}
     started = time.perf_counter()
     policy = policy_for(item)
     rules = policy.category_rules(item.kind)
-    frames, found, results, errors, data = None, [], [], {}, None
+    frames, found, results, errors, data, moments = None, [], [], {}, None, None
     worst = worst_of([])
     try:
         kind = get_kind(item.kind)
+        if kind.frame_kind:  # a video's frames are judged as pictures
+            rules = policy.category_rules(kind.frame_kind)
         t = time.perf_counter()
         with item.file.open("rb") as fh:
             data = fh.read()
@@ -74,24 +98,50 @@ def analyse_item(item_id: int, request_id: str | None = None) -> Analysis | None
         t = time.perf_counter()
         frames = kind.sample(data)
         fps = [None] * len(frames.frames)
-        if "fingerprint" in kind.stages:
+        whole = frames.signature is not None  # a video: one fingerprint of the whole pass
+        if "fingerprint" in kind.stages and whole:
+            fps[0] = fingerprint(frames.signature, item.kind, False)
+        elif "fingerprint" in kind.stages:
             fps = [fingerprint(f.subject, item.kind, policy.mirror_aware) for f in frames.frames]
         timings["decode_hash"] = _ms(t)
         matched = [([], None)] * len(fps)
         if fps[0] is not None and "match" in kind.stages:
             t = time.perf_counter()
             voting = policy.voting_rules()  # one read of the voter rows for every vote
-            matched = [(find_duplicates(item, fp, voting), vote(fp, voting)) for fp in fps]
+            if whole:
+                copies = find_video_duplicates(item, fps[0], voting)
+                matched[0] = (copies, vote_video(fps[0], voting))
+            else:
+                matched = [(find_duplicates(item, fp, voting), vote(fp, voting)) for fp in fps]
+            if frames.animated and not whole:  # also against the video banks
+                stamps = [f.timestamp or 0.0 for f in frames.frames]
+                as_video = vote_video(animation_fingerprint(fps, stamps), voting)
+                if as_video["blocked"] and not any((b or {}).get("blocked") for _, b in matched):
+                    matched[0] = (matched[0][0], as_video)
             timings["match"] = _ms(t)
         per_frame = [[] for _ in fps]
+        labels = policy.label_map()
+        analysed = len(fps)
         if "classify" in kind.stages:
             t = time.perf_counter()
-            providers = providers_for(item.kind, policy.provider_names)
-            per_frame, errors = classify_frames(
-                providers, frames.subjects, timeout_s=settings.CLASSIFIER_TIMEOUT_S
-            )
+            providers = providers_for(kind.frame_kind or item.kind, policy.provider_names)
+            if whole:
+                per_frame, errors, analysed = classify_in_batches(
+                    providers,
+                    frames,
+                    labels,
+                    rules,
+                    timeout_s=settings.CLASSIFIER_TIMEOUT_S,
+                    progress=lambda done, total: report_progress(item, done, total),
+                )
+            else:
+                per_frame, errors = classify_frames(
+                    providers,
+                    frames.subjects,
+                    timeout_s=settings.CLASSIFIER_TIMEOUT_S,
+                    policy=policy,  # a provider's prepare() may read its rows (terms)
+                )
             timings["classify"] = _ms(t)
-        labels = policy.label_map()
         found = [
             FrameFindings(
                 frame.number, fp, dups, bank, category_scores(frame_results, labels, rules)
@@ -109,7 +159,11 @@ def analyse_item(item_id: int, request_id: str | None = None) -> Analysis | None
             duplicates=worst.duplicates,
             bank=worst.bank,
         )
-        outcome = name_frame(outcome, worst, frames.total)
+        if whole:
+            moments = timeline(frames, found, rules, analysed)
+            outcome = name_moment(outcome, worst, frames)
+        else:
+            outcome = name_frame(outcome, worst, frames.total)
         if policy.confirm_model_flags and rests_on_a_model(outcome):
             outcome = replace(outcome, text=f"{outcome.text} A moderator will check it.")
     except Exception as exc:  # corrupt storage, decoder bug...: a person must look
@@ -125,6 +179,8 @@ def analyse_item(item_id: int, request_id: str | None = None) -> Analysis | None
         t = time.perf_counter()
         make_public_copy(item, data)
         timings["public_copy"] = _ms(t)
+    if moments is not None:  # a video's strip of frames for the review page
+        save_strip(item, strip_pictures(frames, moments))
     category, confidence = shown_class(outcome, worst.scores, rules)
     timings["total"] = _ms(started)
     findings = Findings(
@@ -137,7 +193,9 @@ def analyse_item(item_id: int, request_id: str | None = None) -> Analysis | None
         scores=worst.scores,
         category=category,
         confidence=confidence,
+        timeline=moments,
     )
+    observe_analysis({**timings, **findings.provider_ms()}, errors)  # /metrics
     return _record(item, request_id, policy, findings, outcome, timings)
 
 
@@ -180,6 +238,7 @@ class Findings:
     scores: dict
     category: str
     confidence: float | None
+    timeline: dict | None = None  # a video's (review.video.timeline)
 
     def hashes(self) -> dict:
         """The first frame's hashes (the item's stored fingerprint) as hex, plus, for an
@@ -187,7 +246,7 @@ class Findings:
         if not self.frames or self.frames[0].fp is None:
             return {}
         hashes = fingerprint_hex(self.frames[0].fp)
-        if self.total > 1:
+        if self.total > 1 and self.timeline is None:
             hashes["frames"] = {str(f.number): fingerprint_hex(f.fp) for f in self.frames}
         return hashes
 
@@ -222,6 +281,11 @@ def _record(item, request_id, policy, found: Findings, outcome, timings) -> Anal
         hashes = found.hashes()  # once: the rows and the audit record share it
         if hashes:
             store_fingerprint(locked, hashes)
+        if found.timeline is not None:
+            store_video_frames(locked, found.frames[0].fp or {})
+            details = {k: v for k, v in locked.details.items() if k != "progress"}
+            summary = {k: v for k, v in found.timeline.items() if k != "frames"}
+            locked.details = {**details, "video": summary}
         dup = next(
             (d for d in found.duplicates if d["id"] == outcome.details.get("duplicate_of")), None
         )
@@ -249,6 +313,7 @@ def _record(item, request_id, policy, found: Findings, outcome, timings) -> Anal
                 "duplicate_of",
                 "duplicate_distance",
                 "analysed_at",
+                "details",
             ),
         )
         analysis = Analysis.objects.create(
@@ -259,7 +324,7 @@ def _record(item, request_id, policy, found: Findings, outcome, timings) -> Anal
             hashes=hashes,
             matches=matches,
             scores=found.scores,
-            raw=found.raw(),
+            raw={**found.raw(), **({"timeline": found.timeline} if found.timeline else {})},
             errors=found.errors,
             outcome=outcome.outcome,
             reason=outcome.reason,
@@ -285,7 +350,7 @@ def store_fingerprint(item: MediaItem, hexes: dict) -> None:
     rows = [
         Fingerprint(item=item, algorithm=name, value=value, quality=quality.get(name))
         for name, value in hexes.items()
-        if name in ALGORITHMS
+        if name in ALGORITHMS and isinstance(value, str)  # a video's frame lists: VideoFrames
     ]
     Fingerprint.objects.filter(item=item).delete()
     Fingerprint.objects.bulk_create(rows)

@@ -2,15 +2,17 @@
 old → new), its rows included.
 
 The site has one policy (``Policy.current()``); an intake above review (an API client, a
-Slack workspace) may judge its items by a policy of its own. It says so through
-``register_policy_source`` in its ``apps.py``: review never imports the apps above it.
+Slack workspace) may judge its items by a policy of its own (another row, ``add_policy``).
+It says so through ``register_policy_source`` in its ``apps.py``: review never imports the
+apps above it.
 """
 
 from collections.abc import Callable
 
 from django.db import transaction
+from django.db.models import Max
 
-from .models import Policy, PolicyChange
+from .models import SITE_POLICY, Policy, PolicyChange
 
 _SOURCES: dict[str, Callable[[object], Policy | None]] = {}
 
@@ -26,6 +28,22 @@ def policy_for(item) -> Policy:
     resolver = _SOURCES.get(getattr(item, "source", ""))
     policy = resolver(item) if resolver else None
     return policy or Policy.current()
+
+
+def add_policy(policy: Policy, user=None) -> Policy:
+    """Save an unsaved policy beside the site's, with the default rows (``seed_defaults``),
+    and record it as added. Its key is chosen here, under the site policy's row lock: the
+    site's row is made with pk 1 given, which PostgreSQL's id sequence never counted."""
+    with transaction.atomic():
+        Policy.current()
+        list(Policy.objects.select_for_update().filter(pk=SITE_POLICY))
+        policy.pk = Policy.objects.aggregate(top=Max("pk"))["top"] + 1
+        policy.save(force_insert=True)
+        policy.seed_defaults()
+        PolicyChange.objects.create(
+            policy=policy, field="policy", new_value="added", changed_by=user
+        )
+    return policy
 
 
 def record_policy_change(policy: Policy, changed_fields: list[str], user) -> Policy:

@@ -33,7 +33,8 @@ class ReviewItemSerializer(StaffItemSerializer):
 
     purpose = serializers.ChoiceField(
         choices=QueueEntry.Purpose.choices,
-        help_text="review: held for a decision; confirm: hidden on a model's score alone.",
+        help_text="review: held for a decision; confirm: hidden on a model's score alone; "
+        "appeal: its author asks for another look at a removal.",
     )
     severity = serializers.FloatField()
     group = serializers.UUIDField(source="group_key", allow_null=True)

@@ -9,6 +9,7 @@ urlpatterns = [
     path("release/", views.release, name="release"),
     path("heartbeat/", views.heartbeat, name="heartbeat"),
     path("stats/", views.stats, name="stats"),
+    path("dashboard/", views.dashboard, name="dashboard"),
     path("decide/", views.decide, name="decide"),
     path("items/<uuid:item_uuid>/", views.item_history, name="item"),
     path("items/<uuid:item_uuid>/decide/", views.decide_one, name="decide_one"),

@@ -24,7 +24,7 @@ from moderation_site.errors import Invalid, describe, error_body, error_response
 from moderation_site.http import wants_json
 from uploads.models import MediaItem
 
-from . import access, claims, counts, decisions
+from . import access, claims, counts, decisions, health
 from .evidence import evidence_for
 from .models import Decision, Policy
 
@@ -128,8 +128,12 @@ def claim(request):
 @require_POST
 @moderator_view
 def release(request):
+    """The page's Release: what this browser session claimed (the same moderator's other
+    browsers and API tokens keep theirs), or the items named."""
     wanted = _uuids(request.POST.getlist("items")) if request.POST.getlist("items") else None
-    released = claims.release_claims(request.user, wanted)
+    released = claims.release_claims(
+        request.user, wanted, source=None if wanted else credential_of(request)
+    )
     if wants_json(request):
         return JsonResponse({"released": released})
     messages.info(request, f"Released {released} item(s) back to the queue.")
@@ -210,6 +214,20 @@ def _uuids(values) -> list[UUID]:
         return [UUID(str(v)) for v in values]
     except ValueError:
         raise ValidationError("Unknown item id.") from None
+
+
+@require_GET
+@moderator_view
+def dashboard(request):
+    """The queue's health for moderators and policy admins (review.health); the
+    per-moderator table for those who may change the policy only."""
+    range_name = request.GET.get("range") or health.DEFAULT_RANGE
+    if range_name not in health.RANGES:
+        raise ValidationError(f"The range is one of {', '.join(health.RANGES)}.")
+    context = health.dashboard(
+        range_name, with_moderators=request.user.has_perm("review.change_policy")
+    )
+    return render(request, "review/dashboard.html", context)
 
 
 @require_GET

@@ -31,10 +31,21 @@ def _private_media(settings, tmp_path):
 def _fresh_item_index():
     """The per-process duplicate index must not carry items of other tests' databases."""
     from hashing.duplicates import item_index
+    from hashing.video import past_videos
 
     item_index.reset()
+    past_videos.reset()
     yield
     item_index.reset()
+    past_videos.reset()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_claim_settings():
+    """Claims cache the policy's numbers per process; each test's database has its own."""
+    from review.claims import forget_claim_settings
+
+    forget_claim_settings()
 
 
 @pytest.fixture(autouse=True)

@@ -146,8 +146,9 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def production_node(tmp_path_factory):
-    """daphne on the documented production environment, started as the README says:
-    collectstatic, then the server; behind a (pretend) proxy that ends TLS."""
+    """The node on the documented production environment, started as the README (and
+    `make run`) says: collectstatic, then `python -m moderation_site.server` (daphne with
+    request bodies bounded), behind a (pretend) proxy that ends TLS."""
     tmp = tmp_path_factory.mktemp("node")
     env = production_environment(
         DATABASE_URL=f"sqlite:///{tmp / 'db.sqlite3'}",
@@ -158,18 +159,9 @@ def production_node(tmp_path_factory):
     collected = run(["manage.py", "collectstatic", "--noinput", "--verbosity", "0"], env)
     assert collected.returncode == 0, collected.stderr
     port = free_port()
-    log = open(tmp / "daphne.log", "wb")
+    log = open(tmp / "server.log", "wb")
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "moderation_site.asgi:application",
-        ],
+        [sys.executable, "-m", "moderation_site.server", "-b", "127.0.0.1", "-p", str(port)],
         cwd=REPO,
         env={
             "PATH": os.environ.get("PATH", ""),
@@ -187,7 +179,7 @@ def production_node(tmp_path_factory):
                 break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((tmp / "daphne.log").read_text()[-3000:]) from None
+                    raise RuntimeError((tmp / "server.log").read_text()[-3000:]) from None
                 time.sleep(0.1)
         yield port, Path(env["STATIC_ROOT"])
     finally:
@@ -238,3 +230,43 @@ def test_a_production_node_redirects_plain_http_to_https(production_node):
     response, _ = get(port, "/static/css/app.css", https=False)
     assert response.status == 301
     assert response.getheader("Location") == f"https://{HOST}/static/css/app.css"
+
+
+def test_a_production_node_refuses_an_oversized_body_before_reading_it(production_node):
+    """What moderation_site.server adds to daphne: a declared body over REQUEST_MAX_BYTES is
+    answered 413 in the one error shape as soon as the headers are in, on any path, signed in
+    or not; plain daphne read the whole body first (100 MB cost it over 1 GB)."""
+    port, _ = production_node
+    limit = json.loads(
+        run(
+            ["-c", "from django.conf import settings; print(settings.REQUEST_MAX_BYTES)"],
+            production_environment(),
+        ).stdout
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(
+            (
+                f"POST /no-such-page/ HTTP/1.1\r\nHost: {HOST}\r\nX-Forwarded-Proto: https\r\n"
+                f"Content-Type: application/octet-stream\r\nContent-Length: {limit + 1}\r\n\r\n"
+            ).encode()
+        )  # and not a byte of the body: the answer must come without it
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            got = sock.recv(65536)
+            if not got:
+                break
+            answer += got
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413 "), head
+    assert b"application/json" in head.lower()
+    refusal = json.loads(body)
+    assert refusal["code"] == "too_large"
+    assert f"{limit / (1 << 20):.1f}".removesuffix(".0") + " MB" in refusal["detail"]
+
+
+def test_a_node_cannot_speak_http2_around_the_body_limit():
+    """The limit covers HTTP/1.1 requests only; daphne would accept HTTP/2 streams on a TLS
+    endpoint if `h2` were installed (README, "HTTP/2 ends at the proxy")."""
+    import importlib.util
+
+    assert importlib.util.find_spec("h2") is None

@@ -1,8 +1,9 @@
 """The axes grow by a module and rows, not edits across the tree.
 
 Everything new here is defined in this file: a hash algorithm for images, and a whole new
-media kind (plain text) with its own hash algorithm, classifier and category. Nothing
-outside the test changes, yet each is computed, stored, matched and thresholded.
+media kind (plain notes, a toy beside the real text kind) with its own hash algorithm,
+classifier and category. Nothing outside the test changes, yet each is computed, stored,
+matched and thresholded.
 """
 
 import hashlib
@@ -43,10 +44,10 @@ class RedHash(HashAlgorithm):
 
 
 class TextKind(kinds.MediaKind):
-    """Plain text, recognised by a marker so that no real file is ever taken for it."""
+    """Plain notes, recognised by a marker so that no real file is ever taken for it."""
 
-    name = "text"
-    label = "Text"
+    name = "note"
+    label = "Note"
     formats = "a text starting with TEXT:"
 
     def recognises(self, data: bytes) -> bool:
@@ -75,7 +76,7 @@ class WordHash(HashAlgorithm):
 
     name = "wordhash"
     label = "word hash"
-    media_kind = "text"
+    media_kind = "note"
     mirrorable = False
     default_threshold = 8
 
@@ -91,7 +92,7 @@ class SpamClassifier(Classifier):
     """Scores the category "spam" directly: the share of words that sell something."""
 
     name = "spamfinder"
-    media_kinds = ("text",)
+    media_kinds = ("note",)
     categories = ("spam",)
     SELLING = {"buy", "cheap", "now", "pills", "offer"}
 
@@ -131,14 +132,16 @@ def text_kind(policy):
     registry.register("spamfinder", "tests.test_extending.SpamClassifier")
     with kinds.registered(TextKind()), registered(WordHash()):
         policy.seed_defaults()
-        Category.objects.create(
+        Category.objects.update_or_create(  # the text kind's "spam", for notes here
             policy=policy,
             name="spam",
-            label="Spam",
-            media_kind="text",
-            review_at=0.3,
-            flag_at=0.6,
-            rank=5,
+            defaults={
+                "label": "Spam",
+                "media_kind": "note",
+                "review_at": 0.3,
+                "flag_at": 0.6,
+                "rank": 5,
+            },
         )
         policy.providers = "nudenet,spamfinder"
         policy.full_clean()  # as admin checks it: the provider's category has its row
@@ -186,7 +189,7 @@ def test_a_new_media_kind_with_its_hash_classifier_and_category(text_kind, uploa
     spam = b"TEXT: buy cheap pills now, offer ends now"
     item = take(spam, uploader=uploader)
     assert (item.kind, item.mime, item.width, item.details) == (
-        "text",
+        "note",
         "text/plain",
         None,
         {"words": 8},
@@ -214,6 +217,7 @@ def test_a_new_media_kind_with_its_hash_classifier_and_category(text_kind, uploa
 def test_a_provider_is_refused_until_its_categories_have_rows(policy):
     registry.register("spamfinder", "tests.test_extending.SpamClassifier")
     try:
+        Category.objects.filter(policy=policy, name="spam").delete()  # the text kind's row
         policy.providers = "nudenet,spamfinder"
         with pytest.raises(ValidationError, match="spamfinder scores spam, which has no category"):
             policy.full_clean()

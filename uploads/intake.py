@@ -23,7 +23,7 @@ from accounts.models import Author
 from accounts.services import author_for_user
 from moderation_site.errors import Forbidden
 
-from .kinds import kind_for
+from .kinds import kind_for, largest_upload_bytes
 from .models import MediaItem
 from .urlfetch import FetchRefused, fetch_url
 from .validation import RefusedUpload, check_size
@@ -124,7 +124,7 @@ def _take_one(submission: Submission, **kwargs) -> MediaItem:
     data = submission.data
     if data is None:
         if submission.size is not None:
-            check_size(submission.size, settings.UPLOAD_MAX_BYTES)  # before reading it
+            check_size(submission.size, largest_upload_bytes())  # before reading it
         data = submission.read() if submission.read else b""
     return ingest_bytes(data, name=submission.name, **kwargs)
 
@@ -150,13 +150,13 @@ def ingest_bytes(
         and Author.objects.filter(pk=author.pk, status=Author.Status.BANNED).exists()
     ):
         raise AuthorBanned(AuthorBanned.message)  # read fresh: a cached author may be stale
-    check_size(len(data), settings.UPLOAD_MAX_BYTES)
+    # Each kind has its cap (a video's is the policy's, 200 MB; an image's 20 MB): the
+    # largest before the kind is known, then the kind's own.
+    check_size(len(data), largest_upload_bytes())
     if not data:
         raise RefusedUpload("empty", "The file is empty.")
     kind = kind_for(data)
-    info = kind.validate(
-        data, max_bytes=settings.UPLOAD_MAX_BYTES, max_pixels=settings.UPLOAD_MAX_PIXELS
-    )
+    info = kind.validate(data, max_bytes=kind.max_bytes(), max_pixels=settings.UPLOAD_MAX_PIXELS)
     item = MediaItem(
         kind=info.kind,
         original_name=os.path.basename(name or "")[:255],
@@ -186,9 +186,7 @@ def ingest_bytes(
 
 def ingest_url(url: str, **kwargs) -> MediaItem:
     """Fetch through the SSRF guard, then the same intake as a file."""
-    fetched = fetch_url(
-        url, max_bytes=settings.UPLOAD_MAX_BYTES, timeout=settings.URL_FETCH_TIMEOUT
-    )
+    fetched = fetch_url(url, max_bytes=largest_upload_bytes(), timeout=settings.URL_FETCH_TIMEOUT)
     name = os.path.basename(fetched.final_url.split("?", 1)[0]) or "url-image"
     return ingest_bytes(fetched.data, name=name, source_url=url, **kwargs)
 

@@ -23,6 +23,7 @@ from PIL import Image, ImageOps
 from moderation_site.registry import Registry
 
 from .renditions import render_public
+from .upright import BAND_PIXELS, orientation, upright_bands, upright_size
 from .validation import RefusedUpload, disguised_image, sniff_format, validate_image
 
 # JPEG draft decode target: a 1024x768 upload decodes at 512x384 (2x faster), still more
@@ -47,18 +48,23 @@ class Accepted:
 
 @dataclass(frozen=True)
 class Frame:
-    """One decoded picture of an item and where it sits: ``number`` counts from 1."""
+    """One decoded picture of an item and where it sits: ``number`` counts from 1;
+    ``timestamp``, seconds from the start, for a video's frames."""
 
     subject: object
     number: int = 1
+    timestamp: float | None = None
 
 
 @dataclass(frozen=True)
 class Frames:
-    """The frames the analysis looks at, of the ``total`` the item has."""
+    """The frames the analysis looks at, of the ``total`` the item has. ``signature``:
+    what the kind's hash algorithms read for the whole item (a video's one pass,
+    uploads.video), hashed once instead of frame by frame; None for pictures."""
 
     frames: tuple[Frame, ...]
     total: int = 1
+    signature: object = None
 
     @property
     def animated(self) -> bool:
@@ -90,9 +96,15 @@ class MediaKind:
     label: str = ""
     formats: str = ""  # as a person would name them: "a JPEG, PNG, GIF or WebP image"
     stages: tuple[str, ...] = STAGES
+    # The kind whose classifiers and categories judge the frames (a video's are pictures).
+    frame_kind: str = ""
 
     def recognises(self, data: bytes) -> bool:
         raise NotImplementedError
+
+    def max_bytes(self) -> int:
+        """The size cap of the kind's files (a video's comes from the policy)."""
+        return settings.UPLOAD_MAX_BYTES
 
     def validate(self, data: bytes, *, max_bytes: int, max_pixels: int) -> Accepted:
         """Facts about an acceptable file, or RefusedUpload saying what is wrong."""
@@ -134,21 +146,7 @@ def open_for_hashing(data: bytes, size: tuple[int, int] = DEFAULT_DECODE_SIZE) -
 # Pictures up to about 5:1 are reduced as before.
 ANALYSIS_MAX_SIDE = 2048
 # Pixels flattened and reduced at a time (about 4 MB in RGBA), see _for_analysis.
-STRIP_PIXELS = 1 << 20
-_ORIENTATION = 0x0112  # the EXIF tag ImageOps.exif_transpose reads
-_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-# Transpositions whose output row y is the input's column y (or width - 1 - y).
-_SWAPS = {Image.Transpose.TRANSPOSE, Image.Transpose.ROTATE_270}
-_SWAPS_MIRRORED = {Image.Transpose.TRANSVERSE, Image.Transpose.ROTATE_90}
-_ROWS_MIRRORED = {Image.Transpose.ROTATE_180, Image.Transpose.FLIP_TOP_BOTTOM}
+STRIP_PIXELS = BAND_PIXELS
 
 
 def reduction_factor(width: int, height: int, size: tuple[int, int]) -> int:
@@ -168,27 +166,14 @@ def _for_analysis(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     (+935 MB); in bands the decoded picture is the only large thing held.
     """
     image.load()
-    method = _TRANSPOSE.get(image.getexif().get(_ORIENTATION, 1))
-    swapped = method in _SWAPS or method in _SWAPS_MIRRORED
-    width, height = (image.height, image.width) if swapped else image.size
+    method = orientation(image)
+    width, height = upright_size(image, method)
     factor = reduction_factor(width, height, size)
     if factor < 2:  # at most 2048 x 767 pixels: whole
         return prepare(ImageOps.exif_transpose(image))
     rows = max(1, STRIP_PIXELS // (width * factor)) * factor  # upright rows per band
     out = Image.new("RGB", (-(-width // factor), -(-height // factor)))
-    for top in range(0, height, rows):
-        bottom = min(height, top + rows)
-        if method in _SWAPS:
-            box = (top, 0, bottom, image.height)
-        elif method in _SWAPS_MIRRORED:
-            box = (image.width - bottom, 0, image.width - top, image.height)
-        elif method in _ROWS_MIRRORED:
-            box = (0, image.height - bottom, image.width, image.height - top)
-        else:
-            box = (0, top, image.width, bottom)
-        band = image.crop(box)
-        if method is not None:
-            band = band.transpose(method)
+    for top, band in upright_bands(image, method, rows):
         out.paste(prepare(band).reduce(factor), (0, top // factor))
     return out
 
@@ -201,25 +186,48 @@ def frame_count(image: Image.Image) -> int:
     return getattr(image, "n_frames", 1)
 
 
+# A frame's delay as browsers play it: 10 ms or less (or none) is shown for 100 ms.
+DEFAULT_DELAY_MS = 100
+# Frames sampled by time at most (as a video's: 10 minutes at 1 frame/s).
+MAX_TIMED_SAMPLES = 600
+
+
 def sample_frames(
-    data: bytes, count: int | None = None, size: tuple[int, int] = DEFAULT_DECODE_SIZE
+    data: bytes,
+    count: int | None = None,
+    size: tuple[int, int] = DEFAULT_DECODE_SIZE,
+    fps: float = 1.0,
 ) -> Frames:
-    """Up to `count` (settings.ANIMATION_SAMPLE_FRAMES) frames spread over the animation,
-    each decoded like a still (``open_for_hashing``); a still image gives one frame.
+    """The frames a video of the animation would give (uploads.video): one a second, by
+    each frame's start time (the delays before it), plus `count`
+    (settings.ANIMATION_SAMPLE_FRAMES) spread evenly from first to last, so that a short
+    animation is still seen in every stretch (8 frames of 120 ms last one second). Each is
+    decoded like a still (``open_for_hashing``) and carries its timestamp; a still image
+    gives one frame.
 
     Seeking composes each frame from the ones before it (GIF disposal, APNG blending), as
-    a viewer shows it. The frame count was checked against the cap at intake
-    (settings.UPLOAD_MAX_FRAMES), which bounds the seeking.
+    a viewer shows it, so the frames are visited in order once. The frame count was
+    checked against the cap at intake (settings.UPLOAD_MAX_FRAMES), which bounds the pass.
     """
     count = count or settings.ANIMATION_SAMPLE_FRAMES
     image = Image.open(io.BytesIO(data))
     total = frame_count(image)
     if total == 1:
         return Frames((Frame(open_for_hashing(data, size)),))
-    frames = []
-    for index in sample_positions(total, count):
+    spread = set(sample_positions(total, count))
+    step = 1.0 / fps
+    frames, elapsed_ms, next_sample, timed = [], 0, 0.0, 0
+    for index in range(total):
         image.seek(index)
-        frames.append(Frame(_for_analysis(image, size), index + 1))
+        at = elapsed_ms / 1000
+        on_time = at >= next_sample - 1e-9 and timed < MAX_TIMED_SAMPLES
+        if index in spread or on_time:
+            frames.append(Frame(_for_analysis(image, size), index + 1, round(at, 3)))
+        if on_time:
+            timed += 1
+            next_sample = (int(at / step + 1e-9) + 1) * step
+        delay = image.info.get("duration") or 0
+        elapsed_ms += delay if delay > 10 else DEFAULT_DELAY_MS
     return Frames(tuple(frames), total)
 
 
@@ -287,6 +295,11 @@ register, unregister, registered = KINDS.register, KINDS.unregister, KINDS.regis
 
 def get_kind(name: str) -> MediaKind:
     return KINDS[name]
+
+
+def largest_upload_bytes() -> int:
+    """The largest file any kind takes: what intake allows before it knows the kind."""
+    return max(kind.max_bytes() for kind in KINDS.values())
 
 
 def kind_for(data: bytes) -> MediaKind:

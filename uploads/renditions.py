@@ -23,13 +23,18 @@ import io
 import logging
 import math
 from functools import cache
+from typing import NamedTuple
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageCms
+
+from .upright import BAND_PIXELS, orientation, upright_bands, upright_size
 
 log = logging.getLogger(__name__)
 
 PUBLIC_MAX_SIDE = 2048
+# The filter of the last resize, after any integer reduction (Image.thumbnail's default).
+RESAMPLE = Image.Resampling.BICUBIC
 # Pixels over all the frames of an animation's public copy (RGBA in memory: 4 bytes each).
 ANIMATION_MAX_PIXELS = 24_000_000
 # The longest an animation's loop may last in its public copy; longer ones are sped up.
@@ -64,8 +69,7 @@ def first_frame_still(data: bytes, mime: str) -> bytes:
     image = Image.open(io.BytesIO(data))
     image.seek(0)
     alpha = _has_alpha(image)
-    image = image.convert("RGBA" if alpha else "RGB")
-    image.thumbnail((PUBLIC_MAX_SIDE, PUBLIC_MAX_SIDE))
+    image = shrink(image, turn=False).convert("RGBA" if alpha else "RGB")
     image.info = {}
     return _encode(image, mime, icc=None)
 
@@ -80,9 +84,9 @@ def _animation(data: bytes, max_frames: int) -> bytes:
     for index in range(total):
         image.seek(index)  # composes the frame from those before it, as a viewer does
         durations.append(image.info.get("duration", DEFAULT_FRAME_MS))
-        picture = image.convert("RGBA")  # convert() copies info, comments included
-        if picture.size != size:
-            picture = picture.resize(size, Image.Resampling.BOX)
+        # convert() copies info, comments included; shrink() reduces a large frame in bands
+        picture = shrink(image, size, turn=False, resample=Image.Resampling.BOX)
+        picture = picture.convert("RGBA")
         picture.info = {}
         pictures.append(picture)
     first, *rest = pictures
@@ -131,15 +135,131 @@ def clamp_durations(durations: list) -> list[int]:
 
 def _still(data: bytes, mime: str) -> bytes:
     image = Image.open(io.BytesIO(data))
-    if image.format == "JPEG":  # DCT-domain downscale, never below the public size
-        image.draft(image.mode, (PUBLIC_MAX_SIDE, PUBLIC_MAX_SIDE))
-    image = ImageOps.exif_transpose(image)  # keep the orientation the EXIF tag gave
-    image.thumbnail((PUBLIC_MAX_SIDE, PUBLIC_MAX_SIDE))
     icc = image.info.get("icc_profile")
+    if image.format == "JPEG":  # DCT-domain downscale, never below the public size
+        image.draft(image.mode, draft_size(image.size))
+    reduced = reduce_upright(image)
+    del image  # the decoded picture: only the reduced copy is resized
+    image = resize_to(reduced)
+    del reduced
     if icc:
         image = to_srgb(image, icc)
     image.info = {}  # Pillow writes some info keys (e.g. a JPEG comment) back when saving
     return _encode(image, mime, icc=srgb_profile() if icc else None)
+
+
+# -- size ------------------------------------------------------------------------------------
+
+
+def draft_size(size: tuple[int, int], side: int = PUBLIC_MAX_SIDE) -> tuple[int, int]:
+    """The size to ask a JPEG's draft decode for: the picture scaled so that its longest
+    side is ``side``. Pillow decodes at the strongest DCT reduction (1/2, 1/4 or 1/8) that
+    leaves it no smaller in either dimension, so the longest side stays >= ``side`` (a
+    square request kept an 8200 x 2000 picture at full size; now it decodes at 1/4).
+    A 4000 x 3000 photo is decoded whole: at 1/2 it would be 2000 px, below the public
+    size."""
+    width, height = size
+    longest = max(width, height, 1)
+    if longest <= side:
+        return size
+    return max(1, -(-width * side // longest)), max(1, -(-height * side // longest))
+
+
+def fit_size(width: int, height: int, side: int = PUBLIC_MAX_SIDE) -> tuple[int, int]:
+    """Within ``side`` x ``side``, the proportions kept, rounded as Image.thumbnail does."""
+    if width <= side and height <= side:
+        return width, height
+    aspect = width / height
+
+    def rounded(number: float, error) -> int:
+        return max(min(math.floor(number), math.ceil(number), key=error), 1)
+
+    if aspect <= 1:
+        return rounded(side * aspect, lambda n: abs(aspect - n / side)), side
+    return side, rounded(side / aspect, lambda n: 0 if n == 0 else abs(aspect - side / n))
+
+
+class Reduced(NamedTuple):
+    """A picture reduced by ``reduce_upright``, and what ``resize_to`` makes of it."""
+
+    picture: Image.Image  # upright, in a mode reduce() and resize() average correctly
+    size: tuple[int, int]  # the size wanted
+    box: tuple[float, float, float, float] | None  # the part of ``picture`` that maps to it
+    mode: str  # the mode to hand back
+
+
+def shrink(
+    image: Image.Image,
+    size: tuple[int, int] | None = None,
+    *,
+    turn: bool = True,
+    resample: Image.Resampling = RESAMPLE,
+) -> Image.Image:
+    """The decoded picture upright (when ``turn``) at ``size`` (default: within the public
+    size, proportions kept); the picture itself when there is nothing to change."""
+    return resize_to(reduce_upright(image, size, turn=turn), resample)
+
+
+def reduce_upright(
+    image: Image.Image, size: tuple[int, int] | None = None, *, turn: bool = True
+) -> Reduced:
+    """The picture upright and, when it is at least twice ``size``, box-reduced by the
+    largest integer factor that keeps it no smaller, a band of rows at a time
+    (``uploads.upright``): the decoded picture is the only large thing held, and once the
+    caller lets go of it only the reduced copy is resized. Whole, ``exif_transpose`` and
+    ``thumbnail`` each copied the picture (RGBA twice: ``resize`` premultiplies it):
+    +445 MB for a 7000 x 7000 RGBA upload (196 MB decoded), which took the process past
+    500 MB.
+    """
+    image.load()
+    method = orientation(image) if turn else None
+    width, height = upright_size(image, method)
+    size = size or fit_size(width, height)
+    factor = max(1, min(width // size[0], height // size[1]))
+    if factor < 2:
+        picture = image.transpose(method) if method is not None else image
+        return Reduced(picture, size, None, picture.mode)
+    work, mode = _working_modes(image)
+    rows = max(1, BAND_PIXELS // (width * factor)) * factor  # upright rows per band
+    reduced = Image.new(work, (-(-width // factor), -(-height // factor)))
+    for top, band in upright_bands(image, method, rows):
+        reduced.paste(_in_mode(band, work).reduce(factor), (0, top // factor))
+    return Reduced(reduced, size, (0, 0, width / factor, height / factor), mode)
+
+
+def resize_to(reduced: Reduced, resample: Image.Resampling = RESAMPLE) -> Image.Image:
+    """The reduced picture at its wanted size, in the mode to hand back."""
+    picture, size, box, mode = reduced
+    if picture.size != size:
+        if box is None:  # not reduced: still in the decoded mode
+            work, mode = _working_modes(picture)
+            picture = _in_mode(picture, work)
+        picture = picture.resize(size, resample, box=box)
+    return picture if picture.mode == mode else picture.convert(mode)
+
+
+def _working_modes(image: Image.Image) -> tuple[str, str]:
+    """(the mode in which reduce() and resize() average the picture's pixels, the mode
+    handed back). A palette's indexes cannot be averaged; alpha is premultiplied once,
+    not at every step; 16-bit grey is averaged as 32-bit and handed back as 16-bit (a PNG
+    cannot hold 32-bit grey)."""
+    if image.mode.startswith("I;16"):
+        return "I", "I;16"
+    if image.mode == "1":
+        return "L", "L"
+    if "transparency" not in image.info and image.mode in ("L", "RGB", "CMYK", "I", "F"):
+        return image.mode, image.mode
+    if image.mode in ("LA", "La"):
+        return "La", "LA"
+    return ("RGBa", "RGBA") if _has_alpha(image) else ("RGB", "RGB")
+
+
+def _in_mode(image: Image.Image, mode: str) -> Image.Image:
+    if image.mode == mode:
+        return image
+    if mode in ("RGBa", "La") and image.mode != mode.upper():
+        image = image.convert(mode.upper())  # Pillow premultiplies from RGBA and LA only
+    return image.convert(mode)
 
 
 def _encode(image: Image.Image, mime: str, *, icc: bytes | None) -> bytes:

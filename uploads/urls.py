@@ -10,4 +10,5 @@ urlpatterns = [
     path("items/<uuid:item_uuid>/", views.item_detail, name="item"),
     path("items/<uuid:item_uuid>/status/", views.item_status, name="item_status"),
     path("items/<uuid:item_uuid>/original/", views.original, name="original"),
+    path("items/<uuid:item_uuid>/frames/<int:number>/", views.frame, name="frame"),
 ]

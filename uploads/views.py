@@ -1,8 +1,10 @@
+import re
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -12,6 +14,9 @@ from moderation_site.http import wants_json
 from . import intake, services, tasks
 from .models import MediaItem
 from .serializers import item_payload
+from .text import max_chars, text_submission
+from .video import limits as video_limits
+from .video import strip_file
 
 
 def _limits() -> dict:
@@ -19,6 +24,9 @@ def _limits() -> dict:
         "max_mb": settings.UPLOAD_MAX_BYTES // (1024 * 1024),
         "max_mpx": settings.UPLOAD_MAX_PIXELS // 1_000_000,
         "max_files": settings.UPLOAD_MAX_FILES,
+        "video_mb": video_limits().max_bytes // (1024 * 1024),
+        "video_minutes": round(video_limits().max_seconds / 60, 1),
+        "max_text": max_chars(),
     }
 
 
@@ -41,6 +49,9 @@ def upload(request):
     url = (request.POST.get("url") or "").strip()
     if url:
         submissions.append(intake.Submission(name=url[:200], url=url))
+    body = request.POST.get("text") or ""
+    if body:  # validated by the intake like any item (uploads.text)
+        submissions.append(text_submission(body))
     result = intake.take(submissions, source=MediaItem.Source.WEB, uploader=request.user)
     if wants_json(request):
         return JsonResponse(_answer(result), status=result.status)
@@ -124,7 +135,77 @@ def original(request, item_uuid):
         )
         response["Retry-After"] = "10"
         return response
-    response = FileResponse(fh, content_type=item.mime)
+    response = None
+    if item.kind == "video":  # players seek with byte ranges
+        response = _byte_range(request, fh, item.mime)
+    if response is None:
+        response = FileResponse(fh, content_type=item.mime)
+    response["Cache-Control"] = "private, max-age=300"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+_CHUNK = 64 * 1024
+
+
+def _byte_range(request, fh, content_type: str):
+    """206 with one byte range of the file (what a video player asks for to seek), 416 for
+    a range outside it, None without a Range header (the whole file)."""
+    found = _RANGE.match(request.headers.get("Range", "").strip())
+    if found is None:
+        return None
+    fh.seek(0, 2)
+    size = fh.tell()
+    first, last = found.groups()
+    if first == "" and last == "":
+        return None
+    if first == "":
+        start, end = max(0, size - int(last)), size - 1
+    else:
+        start, end = int(first), min(int(last) if last else size - 1, size - 1)
+    if start > end or start >= size:
+        fh.close()
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+
+    def chunks():
+        try:
+            fh.seek(start)
+            left = end - start + 1
+            while left > 0:
+                block = fh.read(min(_CHUNK, left))
+                if not block:
+                    break
+                left -= len(block)
+                yield block
+        finally:
+            fh.close()
+
+    response = StreamingHttpResponse(chunks(), status=206, content_type=content_type)
+    response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    response["Content-Length"] = str(end - start + 1)
+    response["Accept-Ranges"] = "bytes"
+    return response
+
+
+@login_required
+@require_GET
+def frame(request, item_uuid, number: int):
+    """One frame of a video's review strip (uploads.video.save_strip), to those who may see
+    its exact original (staff, moderators, the uploader); everyone else: not found."""
+    try:
+        item = services.item_for_user(request.user, item_uuid, original=True)
+    except MediaItem.DoesNotExist:
+        raise Http404("No such item.") from None
+    if item.kind != "video" or not services.can_view_exact_original(request.user, item):
+        raise Http404("No such frame.")
+    fh = strip_file(item, number)
+    if fh is None:
+        raise Http404("No such frame.")
+    response = FileResponse(fh, content_type="image/jpeg")
     response["Cache-Control"] = "private, max-age=300"
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"

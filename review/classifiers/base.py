@@ -41,6 +41,12 @@ class Classifier:
         to >= ~640 px, for images)."""
         raise NotImplementedError
 
+    def prepare(self, subjects: list, policy=None) -> list:
+        """Called in the analysis's own thread before ``classify_batch`` (which runs in
+        the fan-out pool, where the database must not be read): what the provider needs
+        of the policy's rows goes with the subjects (the text model's term banks)."""
+        return subjects
+
     def classify_batch(self, subjects: list) -> list[ClassifierResult]:
         """One result per subject (the sampled frames of an animation), in order. A
         provider whose model takes a batch overrides this to make one call."""

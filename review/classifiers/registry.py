@@ -8,6 +8,7 @@ API imports neither onnxruntime nor boto3.
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import logging
 import os
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 PROVIDERS = {
     "nudenet": "review.classifiers.nudenet.NudeNetClassifier",
     "rekognition": "review.classifiers.rekognition.RekognitionClassifier",
+    "textmodel": "review.classifiers.textmodel.TextModelClassifier",
 }
 
 _lock = threading.Lock()
@@ -128,7 +130,7 @@ def run_classifiers(
 
 
 def classify_frames(
-    names: list[str], subjects: list, timeout_s: float = 30.0
+    names: list[str], subjects: list, timeout_s: float = 30.0, policy=None
 ) -> tuple[list[list[ClassifierResult]], dict[str, str]]:
     """Each provider classifies all subjects in one batch, providers concurrently.
 
@@ -151,7 +153,11 @@ def classify_frames(
     futures: dict[str, Future] = {}
     for name in dict.fromkeys(names):  # de-duplicate, keep order
         try:
-            futures[name] = _pool().submit(get_classifier(name).classify_batch, list(subjects))
+            provider = get_classifier(name)
+            prepared = provider.prepare(list(subjects), policy)  # here: it may read rows
+            # In the caller's context: the provider's log lines keep the analysis's ids.
+            run = contextvars.copy_context().run
+            futures[name] = _pool().submit(run, provider.classify_batch, prepared)
         except Exception as exc:  # noqa: BLE001
             errors[name] = _describe(exc)
 

@@ -1,6 +1,7 @@
 from django import template
 
 from ..models import Policy, QueueEntry
+from ..text_evidence import text_evidence
 
 register = template.Library()
 
@@ -27,3 +28,9 @@ def review_history(context, item):
         "reasons": Policy.current().reject_reason_list if can_override else [],
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.inclusion_tag("review/_text.html")
+def text_item(item, analysis=None):
+    """A text item's thread, highlighted text and scores (review.text_evidence)."""
+    return {"ev": text_evidence(item, analysis)}

@@ -223,6 +223,27 @@
     setTimeout(() => live.classList.remove("flash"), 300);
   }
 
+  // Close codes after which a new socket would be refused too (accounts/sessions.py): the
+  // session ended (log-out: 4401) or the account may not review (ban, deactivation: 4403).
+  // The page stops reconnecting and says why; other closes (a restart) are retried.
+  const ENDED = {
+    4401: "Signed out — sign in again to see live counts",
+    4403: "No permission to review any more — live counts stopped",
+  };
+  function showEnded(code) {
+    live.classList.remove("on");
+    live.classList.add("ended");
+    live.title = "";
+    if (code === 4401) {  // this page, reloaded, leads through the log-in form and back
+      const link = document.createElement("a");
+      link.href = location.pathname + location.search;
+      link.textContent = ENDED[code];
+      live.replaceChildren(link);
+    } else {
+      live.textContent = ENDED[code];
+    }
+  }
+
   let retry = 500;
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
@@ -232,7 +253,8 @@
       const data = JSON.parse(event.data);
       if (data.type === "counts") showCounts(data);
     };
-    socket.onclose = () => {
+    socket.onclose = (event) => {
+      if (ENDED[event.code]) { showEnded(event.code); return; }
       live.textContent = "offline";
       live.classList.remove("on");
       setTimeout(connect, retry);

@@ -8,6 +8,7 @@
   const drop = document.getElementById("dropzone");
   const input = document.getElementById("files");
   const urlBox = document.getElementById("url");
+  const textBox = document.getElementById("text");
   const list = document.getElementById("items");
   const errors = document.getElementById("errors");
   const banned = document.getElementById("banned");
@@ -38,6 +39,16 @@
     const hidden = item.status === "flagged" || item.status === "rejected";
     if (hidden) {
       thumb.innerHTML = '<span class="blocked">blocked</span>';
+    } else if (item.kind === "text") {
+      thumb.innerHTML = '<span class="text-thumb" aria-hidden="true">Aa</span>';
+    } else if (item.kind === "video") {
+      if (!thumb.querySelector("video")) {
+        const clip = document.createElement("video");
+        clip.src = `/uploads/items/${item.id}/original/`;
+        clip.preload = "metadata";
+        clip.muted = true;
+        thumb.replaceChildren(clip);
+      }
     } else if (!thumb.querySelector("img")) {
       const img = document.createElement("img");
       img.src = `/uploads/items/${item.id}/original/`;
@@ -57,7 +68,9 @@
       cls.textContent = `${item.category} ${Math.round((item.confidence || 0) * 100)}%`;
       badges.append(cls);
     }
-    li.querySelector(".reason").textContent = item.reason_text || "Analysing…";
+    const progress = (item.details || {}).progress;  // a long video: frames done of total
+    li.querySelector(".reason").textContent = item.reason_text ||
+      (progress ? `Analysing… ${progress.done} of ${progress.total} frames` : "Analysing…");
   }
 
   // --- one row per file (or URL) between the drop and the answer ---------------------------
@@ -174,7 +187,7 @@
     poll();
   }
 
-  function send(files, url) {
+  function send(files, url, text) {
     if (closed) return;
     files = Array.from(files || []);
     const rows = files.map((f) => placeholder(f.name, f.size, false));
@@ -183,6 +196,7 @@
       row.isUrl = true;
       rows.push(row);
     }
+    if (text) rows.push(placeholder("text", 0, true));  // the server names it "text" too
     if (rows.length) {
       const empty = list.querySelector(".empty");
       if (empty) empty.remove();
@@ -191,6 +205,7 @@
     const data = new FormData();
     files.forEach((f) => data.append("files", f));
     if (url) data.append("url", url);
+    if (text) data.append("text", text);
     const total = files.reduce((sum, f) => sum + f.size, 0);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", form.action);
@@ -216,8 +231,10 @@
 
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    send(input.files, urlBox.value.trim());
+    const text = textBox ? textBox.value : "";
+    send(input.files, urlBox.value.trim(), text);
     input.value = "";
+    if (textBox && text) textBox.value = "";
   });
   urlBox.addEventListener("input", () => urlBox.removeAttribute("aria-invalid"));
   input.addEventListener("change", () => { if (input.files.length) send(input.files, ""); input.value = ""; });

@@ -1,13 +1,11 @@
 """POST/GET analyses and the batch: URL intake over real HTTP (a loopback server through the
 test allowance), files, the wait, the evidence in the answer, bad input, other clients."""
 
-import http.server
-import threading
 import uuid
 
 import pytest
-from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connections
 from django.urls import reverse
 from jsonschema import Draft7Validator
 from referencing import Registry
@@ -21,18 +19,13 @@ from hashing import services as banks
 from review.claims import claim_items
 from review.classifiers import Classifier, ClassifierError, registry
 from review.decisions import record_decision
-from review.models import Analysis, QueueEntry
+from review.models import Analysis, Policy, QueueEntry
+from review.policy import add_policy
+from tests.api.conftest import key_client
 from tests.conftest import encode
 from uploads.models import MediaItem
 
 ANALYSES = "/api/v1/analyses"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttle():
-    """Throttle counts live in the cache, keyed by client id: ids come back after a
-    transactional test's flush, so another test's requests must not count here."""
-    cache.clear()
 
 
 @pytest.fixture
@@ -45,44 +38,14 @@ def images(jpeg, photo):
         "/astronaut.jpg": jpeg("astronaut"),
         "/chelsea.jpg": encode(photo("chelsea"), quality=60),
         "/page.html": b"<html>not an image</html>",
+        "/to-metadata": "http://169.254.169.254/latest/meta-data/",
     }
 
 
 @pytest.fixture
-def image_server(images):
+def image_server(serve, images):
     """A loopback HTTP server with images, a redirect to a refused address, and junk."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            if self.path == "/to-metadata":
-                self.send_response(302)
-                self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
-                self.end_headers()
-                return
-            body = images.get(self.path)
-            if body is None:
-                self.send_response(404)
-                self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "image/jpeg")  # a lie for the page: content decides
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def loopback_allowed(settings):
-    settings.URL_FETCH_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    return serve(images)
 
 
 @pytest.fixture
@@ -95,13 +58,6 @@ def post(api, django_capture_on_commit_callbacks):
             return (client or api).post(path, body, format=fmt, **extra)
 
     return send
-
-
-def key_client(name="partner", scopes=("analyse",)):
-    row = services.create_client(name, scopes=scopes)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {services.issue_key(row)[1]}")
-    return row, client
 
 
 # -- one item -----------------------------------------------------------------------------------
@@ -432,11 +388,17 @@ def test_a_batch_answers_in_input_order_each_on_its_own_and_copies_once(
     assert all(r["decision"] == "pass" for r in listed)
 
 
-def test_a_batch_over_the_limit_and_a_bad_max_concurrent_are_400(api, settings):
-    settings.API_BATCH_MAX_ITEMS = 3
+def test_a_batch_over_the_limit_and_a_bad_max_concurrent_are_400(api, policy):
+    policy.batch_max_items = 3  # the site's policy; a client's own policy has its own cap
+    policy.save()
     items = [{"url": f"http://x.example/{i}.jpg", "user_uuid": "u"} for i in range(4)]
     over = api.post(f"{ANALYSES}/batch", {"items": items}, format="json")
     assert over.status_code == 400 and "At most 3" in over.json()["fields"]["items"][0]
+    row, own = key_client("own policy")
+    row.policy = add_policy(Policy(batch_max_items=2))
+    row.save()
+    over = own.post(f"{ANALYSES}/batch", {"items": items[:3]}, format="json")
+    assert over.status_code == 400 and "At most 2" in over.json()["fields"]["items"][0]
     for bad in (0, 11, "x"):
         answer = api.post(
             f"{ANALYSES}/batch", {"items": items[:1], "max_concurrent": bad}, format="json"
@@ -445,6 +407,22 @@ def test_a_batch_over_the_limit_and_a_bad_max_concurrent_are_400(api, settings):
     empty = api.post(f"{ANALYSES}/batch", {"items": []}, format="json")
     assert empty.status_code == 400 and "items" in empty.json()["fields"]
     assert MediaItem.objects.count() == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_batchs_fetch_threads_give_their_pooled_connections_back(
+    api, image_server, loopback_allowed
+):
+    """Each process pools its PostgreSQL connections (settings: DATABASE_POOL): a thread
+    that kept one would take it from every later request, and 10 of them stop the process."""
+    names = ("coffee.jpg", "rocket.jpg", "astronaut.jpg")
+    items = [{"url": f"{image_server}/{name}", "user_uuid": "u"} for name in names]
+    for _ in range(5):  # 15 fetch threads against a pool of 10
+        answer = api.post(f"{ANALYSES}/batch", {"items": items, "max_concurrent": 3}, format="json")
+        assert answer.status_code == 200, answer.content
+    stats = connections["default"].pool.get_stats()
+    assert stats["pool_size"] - stats.get("pool_available", 0) <= 1  # this thread's, at most
 
 
 def test_a_batch_refuses_a_banned_users_items_and_takes_the_rest(

@@ -12,24 +12,16 @@ from django.db import connections
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from api import services as api_services
-from api.hashes import forget_rules
 from hashing import matcher, services
-from hashing.algorithms import ALGORITHMS
+from hashing.algorithms import names
 from hashing.matcher import BankMatcher
 from hashing.models import Bank, BankChange, BankContent, BankEntry, BankJournal, BankVersion
 from review.models import Policy
+from tests.api.conftest import key_with
 
+IMAGE = names("image")  # the algorithms a picture is hashed with
 PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 PHASH = "c3d1a4b8e0f07a19"
-
-
-@pytest.fixture(autouse=True)
-def _policies_read_afresh():
-    """Lookups keep a policy's rules for a second; each test has its own database."""
-    forget_rules()
-    yield
-    forget_rules()
 
 
 @pytest.fixture
@@ -39,13 +31,6 @@ def bank(db):
 
 def url(name, bank, **kw):
     return reverse(f"api:{name}", kwargs={"bank_id": bank.pk, **kw})
-
-
-def key_with(*scopes):
-    client = api_services.create_client("-".join(scopes), scopes=scopes)
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Api-Key {api_services.issue_key(client)[1]}")
-    return api
 
 
 def lookup(api, algorithm, value):
@@ -118,7 +103,7 @@ def test_a_reference_picture_is_hashed_into_the_bank(api, bank, jpeg, api_client
     )
     assert answer.status_code == 201, answer.content
     content = answer.json()["content"]
-    assert {e["algorithm"] for e in content["entries"]} == set(ALGORITHMS)
+    assert {e["algorithm"] for e in content["entries"]} == set(IMAGE)
     assert content["rotated_versions"] >= 1 and content["sha256"]
     assert "vote weight 4 of 9" in answer.json()["votes_as"]
     assert set(BankContent.objects.values_list("external_id", flat=True)) == {"cat-1"}
@@ -302,7 +287,7 @@ def test_the_export_streams_the_import_format_and_is_audited(api, bank, api_clie
     assert answer.status_code == 200 and answer.streaming
     assert answer["Content-Type"].startswith("text/csv")
     text = b"".join(answer.streaming_content).decode()
-    assert text.splitlines()[0] == "hash_type,hash_value,note,content"
+    assert text.splitlines()[0] == "hash_type,hash_value,note,content,external_id"
     assert len(text.splitlines()) == 2 and random_pdq(1) in text
     full = b"".join(
         api.get(url("bank-export", bank), {"include_disabled": "true"}).streaming_content
@@ -315,6 +300,30 @@ def test_the_export_streams_the_import_format_and_is_audited(api, bank, api_clie
     other = services.create_bank("copy")
     again = api.post(url("bank-import", other), full.decode(), content_type="text/csv")
     assert again.json()["added_entries"] == 3 and again.json()["added_contents"] == 2
+
+
+def test_external_ids_go_out_with_the_export_and_come_back_with_the_import(api, bank):
+    picture = api.post(
+        url("bank-contents", bank),
+        {"hashes": {"pdq": PDQ, "phash": PHASH}, "external_id": "their-17", "note": "a"},
+        format="json",
+    )
+    assert picture.status_code == 201, picture.content
+    services.add_hashes(bank, {"pdq": random_pdq(1)}, note="no id of theirs")
+    text = b"".join(api.get(url("bank-export", bank)).streaming_content).decode()
+    rows = [line.split(",") for line in text.splitlines()[1:]]
+    assert sorted(row[4] for row in rows) == ["", "their-17", "their-17"]
+    other = services.create_bank("copy")
+    again = api.post(url("bank-import", other), text, content_type="text/csv")
+    assert again.status_code == 201 and again.json()["added_contents"] == 2
+    found = api.get(url("bank-contents", other), {"external_id": "their-17"}).json()["results"]
+    assert len(found) == 1 and {e["algorithm"] for e in found[0]["entries"]} == {"pdq", "phash"}
+    assert lookup(api, "pdq", PDQ)["matches"][0]["external_id"] == "their-17"
+    assert BankContent.objects.filter(bank=other, external_id="").count() == 1
+    # One content's rows name one id: two different ones are refused, naming the line.
+    clash = f"pdq,{random_pdq(2)},,c1,x\nphash,{PHASH},,c1,y\n"
+    refused = api.post(url("bank-import", other), clash, content_type="text/csv")
+    assert refused.status_code == 400 and "line 2" in refused.json()["detail"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -381,8 +390,8 @@ def test_a_new_or_disabled_entry_is_live_in_another_process_within_a_second(api_
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Api-Key {api_key}")
     other = OtherProcess()
-    fp = {"pdq": int(PDQ, 16), **{n: 0 for n in ALGORITHMS if n != "pdq"}}
-    fp["quality"] = {n: 0 for n in ALGORITHMS if n != "pdq"}
+    fp = {"pdq": int(PDQ, 16), **{n: 0 for n in IMAGE if n != "pdq"}}
+    fp["quality"] = {n: 0 for n in IMAGE if n != "pdq"}
     assert other.blocked(fp)[0] is False  # built now, without it
     built = other.matcher._state
     added = api.post(url("bank-contents", bank), {"hashes": {"pdq": PDQ}}, format="json")

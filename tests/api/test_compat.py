@@ -2,7 +2,6 @@
 the URLs; deprecated in the schema."""
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -13,8 +12,8 @@ from tests.api import test_analyses as shared
 from tests.conftest import encode
 from uploads.models import MediaItem
 
-# The loopback image server of the analyses' tests, and its allowance.
-images, image_server, loopback_allowed = shared.images, shared.image_server, shared.loopback_allowed
+# The loopback image server of the analyses' tests.
+images, image_server = shared.images, shared.image_server
 conforms = shared.conforms
 
 IMAGE = "/api/v1/analyse/image"
@@ -29,13 +28,6 @@ SHAPE = {
     "author_status",
     "analysis_url",
 }
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttle():
-    """Throttle counts live in the cache, keyed by client id: ids come back after a
-    transactional test's flush, so another test's requests must not count here."""
-    cache.clear()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,21 +1,18 @@
 """POST hashes and GET|POST lookup: every hash of a picture, hashed as an upload is; the
 matches of a hash in every bank with distances, and the verdict the upload path reaches."""
 
-import http.server
-import threading
-
 import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from api import services as api_services
-from api.hashes import forget_rules
 from hashing import services
-from hashing.algorithms import ALGORITHMS
+from hashing.algorithms import ALGORITHMS, names
 from hashing.models import Bank
 from review.models import Policy
+from tests.api.conftest import key_with
 from tests.conftest import encode
 
+IMAGE = names("image")  # the algorithms a picture is hashed with
 PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 
 
@@ -24,14 +21,6 @@ def flip(hex_value: str, bits: int) -> str:
     for bit in range(bits):
         value ^= 1 << (bit * 7)
     return format(value, f"0{len(hex_value)}x")
-
-
-@pytest.fixture(autouse=True)
-def _policies_read_afresh():
-    """Lookups keep a policy's rules for a second; each test has its own database."""
-    forget_rules()
-    yield
-    forget_rules()
 
 
 @pytest.fixture
@@ -49,37 +38,15 @@ def banked(block_bank, jpeg):
     return content, data
 
 
-def key_with(*scopes, **fields):
-    client = api_services.create_client("scoped", scopes=scopes, **fields)
-    api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Api-Key {api_services.issue_key(client)[1]}")
-    return api
-
-
 def reference_hex(data: bytes) -> dict:
     fp, _ = services.fingerprint_reference(data)
-    return {name: ALGORITHMS[name].to_hex(fp[name]) for name in ALGORITHMS}
+    return {name: ALGORITHMS[name].to_hex(fp[name]) for name in IMAGE}
 
 
 @pytest.fixture
-def image_server(jpeg):
+def image_server(serve, jpeg):
     body = jpeg("coffee")
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "image/jpeg")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/coffee.jpg", body
-    server.shutdown()
+    return f"{serve({'/coffee.jpg': body})}/coffee.jpg", body
 
 
 # -- POST hashes ----------------------------------------------------------------------
@@ -91,8 +58,8 @@ def test_every_hash_of_a_file_exactly_as_an_upload_is_hashed(api, jpeg):
     assert answer.status_code == 200, answer.content
     body = answer.json()
     assert body["hashes"] == reference_hex(data)
-    assert set(body["quality"]) == set(ALGORITHMS) and body["quality"]["pdq"] >= 50
-    assert all(body["informative"].values()) and set(body["mirror"]) == set(ALGORITHMS)
+    assert set(body["quality"]) == set(IMAGE) and body["quality"]["pdq"] >= 50
+    assert all(body["informative"].values()) and set(body["mirror"]) == set(IMAGE)
     assert body["kind"] == "image" and len(body["sha256"]) == 64 and body["total_frames"] == 1
 
 
@@ -208,9 +175,7 @@ def test_several_hashes_of_one_picture_vote_together(api, banked):
     hexes = reference_hex(data)
     answer = api.post(reverse("api:lookup"), {"hashes": hexes}, format="json")
     body = answer.json()
-    assert {m["algorithm"] for m in body["matches"] if m["content_id"] == content.pk} == set(
-        ALGORITHMS
-    )
+    assert {m["algorithm"] for m in body["matches"] if m["content_id"] == content.pk} == set(IMAGE)
     assert body["verdict"]["blocked"] and body["verdict"]["votes"] == 9
 
 
@@ -222,7 +187,7 @@ def test_a_near_copy_sent_as_bytes_is_blocked_as_its_upload_would_be(api, banked
     assert answer.status_code == 200 and body["query"]["source"] == "file"
     assert body["verdict"]["blocked"] and body["verdict"]["content_id"] == content.pk
     assert body["verdict"]["detail"].startswith("Matches known banned content")
-    assert set(body["query"]["hashes"]) == set(ALGORITHMS)
+    assert set(body["query"]["hashes"]) == set(IMAGE)
 
 
 def test_an_unrelated_picture_matches_nothing(api, banked, jpeg):

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
@@ -95,13 +94,6 @@ def test_the_constraint_catches_a_race_the_lock_did_not_see(api, jpeg, monkeypat
         p for p in Path(MediaItem.objects.get().file.storage.location).rglob("*") if p.is_file()
     ]
     assert len(stored) == 1  # the loser's file went with its row
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttle():
-    """Throttle counts live in the cache, keyed by client id: ids come back after a
-    transactional test's flush, so another test's requests must not count here."""
-    cache.clear()
 
 
 @pytest.mark.postgres

@@ -1,9 +1,15 @@
 """API clients and keys: 401 without a valid key, keys shown once and stored hashed,
-revocable one by one, each client's rate counted across its keys."""
+revocable one by one (at once in the process that revokes, within API_KEY_CACHE_S in
+the others), each client's rate counted across its keys."""
+
+import time
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from api import services
@@ -47,6 +53,7 @@ def test_the_x_api_key_header_works_too(api_key):
 
 def test_a_revoked_key_stops_at_once_and_the_others_keep_working(api_client_row, api_key):
     other_row, other = services.issue_key(api_client_row, "second")
+    assert APIClient().get(reverse("api:me"), HTTP_X_API_KEY=api_key).status_code == 200
     services.revoke_key(ApiKey.objects.get(digest=ApiKey.digest_of(api_key)))
     assert APIClient().get(reverse("api:me"), HTTP_X_API_KEY=api_key).status_code == 401
     assert APIClient().get(reverse("api:me"), HTTP_X_API_KEY=other).status_code == 200
@@ -54,8 +61,49 @@ def test_a_revoked_key_stops_at_once_and_the_others_keep_working(api_client_row,
 
 
 def test_an_inactive_client_is_refused(api_client_row, api):
+    assert me(api).status_code == 200
     api_client_row.active = False
     api_client_row.save()
+    assert me(api).status_code == 401
+
+
+def test_a_deactivated_service_user_is_refused_at_once(api_client_row, api):
+    assert me(api).status_code == 200
+    api_client_row.user.is_active = False
+    api_client_row.user.save()
+    assert me(api).status_code == 401
+
+
+def test_a_key_revoked_in_admin_stops_at_once(api_client_row, api, admin_client):
+    assert me(api).status_code == 200
+    answer = admin_client.post(
+        reverse("admin:api_apikey_changelist"),
+        {"action": "revoke", "_selected_action": [ApiKey.objects.get().pk]},
+    )
+    assert answer.status_code == 302 and ApiKey.objects.get().revoked_at is not None
+    assert me(api).status_code == 401
+
+
+def test_a_burst_reads_the_key_once(api):
+    assert me(api).status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert me(api).status_code == 200
+    assert not [q for q in queries if "api_apikey" in q["sql"]]
+
+
+def test_a_revocation_made_by_another_process_holds_within_the_cache_bound(
+    api_client_row, api, settings
+):
+    """Another process revokes through the database (its cache is emptied there, not here):
+    this process keeps the key at most API_KEY_CACHE_S, then refuses it."""
+    settings.API_KEY_CACHE_S = 0.5
+    assert me(api).status_code == 200
+    read_at = time.monotonic()
+    ApiKey.objects.update(revoked_at=timezone.now())  # no signal: as from elsewhere
+    still = me(api).status_code
+    if time.monotonic() - read_at < settings.API_KEY_CACHE_S:
+        assert still == 200
+    time.sleep(max(0.0, settings.API_KEY_CACHE_S - (time.monotonic() - read_at)) + 0.05)
     assert me(api).status_code == 401
 
 

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from hashing import matcher, services
-from hashing.algorithms import ALGORITHMS, fingerprint
+from hashing.algorithms import ALGORITHMS, fingerprint, names
 from hashing.models import Bank, BankChange, BankContent, BankEntry, BankVersion, Fingerprint
 from review.pipeline import analyse_item
 from uploads.intake import ingest_bytes
@@ -24,7 +24,7 @@ def bank(db, admin_user):
 
 
 def hex_of(fp: dict) -> dict[str, str]:
-    return {name: ALGORITHMS[name].to_hex(fp[name]) for name in ALGORITHMS}
+    return {name: ALGORITHMS[name].to_hex(fp[name]) for name in names("image")}
 
 
 def entries_of(content) -> dict[str, str]:
@@ -55,7 +55,7 @@ def test_reference_pictures_are_hashed_exactly_like_uploads(bank, jpeg, uploader
     stored = dict(
         Fingerprint.objects.filter(item=item, mirrored=False).values_list("algorithm", "value")
     )
-    assert set(stored) == set(ALGORITHMS)
+    assert set(stored) == set(names("image"))
     (content,) = services.add_images(bank, [("a.jpg", data)])["added"]
     assert entries_of(content) == stored
 
@@ -187,7 +187,7 @@ def test_import_and_export_round_trip_keeps_pictures_together(bank, jpeg, policy
     out = io.StringIO()
     assert services.export_hash_list(bank, out) == 11
     text = out.getvalue()
-    assert text.splitlines()[0] == "hash_type,hash_value,note,content"
+    assert text.splitlines()[0] == "hash_type,hash_value,note,content,external_id"
 
     copy = services.create_bank("copy")
     result = services.import_hash_list(copy, io.StringIO(text))
@@ -387,7 +387,7 @@ def test_import_bank_command_creates_the_bank_and_shows_progress(tmp_path, db):
     export = tmp_path / "out.csv"
     call_command("export_bank", "te-list", str(export), stderr=io.StringIO())
     lines = export.read_text().splitlines()
-    assert lines[0] == "hash_type,hash_value,note,content" and len(lines) == 2501
+    assert lines[0] == "hash_type,hash_value,note,content,external_id" and len(lines) == 2501
     assert lines[1].startswith(f"pdq,{1:064x},row 1,c")
 
 

@@ -21,6 +21,7 @@ import pytest
 from django.db import transaction
 
 from hashing import matcher
+from hashing.algorithms import names
 from hashing.duplicates import item_index
 from review.models import Policy
 from tests import detection
@@ -144,7 +145,9 @@ def test_every_voter_has_a_margin_on_the_nearest_negative(measured):
     11 under the recommended configuration."""
     result = measured["result"]
     assert set(result.voter_margin) == set(measured["rules"].voter_settings())
-    assert all(gap is not None for gap, _ in result.voter_margin.values()), result.voter_margin
+    # The pictures' voters; the video and text ones never vote on a picture.
+    margins = {n: m for n, m in result.voter_margin.items() if n in names("image")}
+    assert all(gap is not None for gap, _ in margins.values()), result.voter_margin
     bits, where = result.margin
     assert bits >= 8, f"a negative came within {bits} bits of being blocked: {where}"
 

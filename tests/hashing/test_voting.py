@@ -88,7 +88,7 @@ def give_one_vote_each(policy) -> None:
     set_voters(policy, VOTERS, weight=1)
     policy.quorum = 0
     policy.save(update_fields=["quorum"])
-    settings = policy.voter_settings()
+    settings = {n: s for n, s in policy.voter_settings().items() if n in VOTERS}  # images'
     assert {s.weight for s in settings.values()} == {1} and len(settings) == len(VOTERS)
 
 
@@ -341,7 +341,8 @@ def test_a_change_rolled_back_is_not_seen(policy, reference, block_bank):
 
 
 def test_the_default_policy_weighs_the_strong_voters_2_phash_simple_1_and_needs_4(policy):
-    weights = {name: setting.weight for name, setting in policy.voter_settings().items()}
+    settings = policy.voter_settings().items()
+    weights = {name: setting.weight for name, setting in settings if name in VOTERS}
     assert weights == {"ahash": 2, "dhash": 2, "phash": 2, "pdq": 2, "phash_simple": 1}
     assert policy.quorum == 4
 

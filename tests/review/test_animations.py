@@ -114,7 +114,17 @@ def test_a_long_animation_is_sampled_from_first_to_last_frame(uploader, venus, i
     assert item.status == MediaItem.Status.FLAGGED
     assert named_frame(item.reason_text, of=40) == 23  # the one sample in 21-25
     sampled = Analysis.objects.get(item=item).hashes["frames"]
-    assert sorted(map(int, sampled)) == [1, 7, 12, 18, 23, 29, 34, 40]
+    spread = [1, 7, 12, 18, 23, 29, 34, 40]
+    # Plus one a second, as a video is sampled: frames of 120 ms start at 0, 1.08 (frame
+    # 10), 2.04 (18), 3.0 (26) and 4.08 s (35).
+    assert sorted(map(int, sampled)) == sorted({*spread, 10, 18, 26, 35})
+
+
+def test_animation_frames_carry_their_timestamps_from_the_frame_delays(innocent):
+    frames = [innocent[i % 3] for i in range(40)]
+    sampled = get_kind("image").sample(animation(frames))
+    stamps = {f.number: f.timestamp for f in sampled.frames}
+    assert stamps[1] == 0.0 and stamps[10] == 1.08 and stamps[40] == 4.68
 
 
 def test_a_bank_picture_in_a_later_frame_blocks_with_a_strike(uploader, photo):

@@ -192,3 +192,101 @@ def test_two_moderators_in_two_browsers_work_one_queue(review_server, django_use
     assert rejected.moderator.username == "alice"
     assert MediaItem.objects.get(uuid=second).status == "rejected"
     assert QueueEntry.objects.filter(claimed_by__username="bob").count() == 3
+
+
+# -- live counts when the session ends ----------------------------------------------------
+# The server closes a moderator's review socket with 4401 when that browser signs out and
+# 4403 when the account is deactivated or banned (accounts/sessions.py); a new socket would
+# be refused too. The page stopped on neither: it reconnected every 0.5-15 s for as long as
+# it stayed open. Now it stops and says why. Each session is ended inside the server process
+# (a log-out in a second tab; a deactivation through the admin), where its channel layer is.
+
+# The page retries 0.5 s after a close, then 1 s, 2 s...: 3 s would see two attempts.
+QUIET_S = 3
+
+
+def open_review_page(browser, base_url, name):
+    """A signed-in review page with its live socket open; the list of sockets it opened."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context()
+    page = context.new_page()
+    sockets = []
+    page.on("websocket", lambda ws: sockets.append(ws) if "/ws/review/" in ws.url else None)
+    page.goto(f"{base_url}/accounts/login/?next=/review/")
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", "pw-" + name)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/review/")
+    expect(page.locator("#live")).to_have_text("live", timeout=5000)
+    return context, page, sockets
+
+
+def test_signing_out_elsewhere_stops_the_live_counts_and_says_so(review_server, django_user_model):
+    from playwright.sync_api import expect, sync_playwright
+
+    make_moderator(django_user_model, "carol")
+    with sync_playwright() as p:
+        browser = launch(p)
+        try:
+            context, page, sockets = open_review_page(browser, review_server, "carol")
+            assert len(sockets) == 1
+            # Another tab of the same browser signs out: this session ends on the server.
+            other = context.new_page()
+            other.goto(f"{review_server}/review/")
+            other.evaluate(
+                """async () => {
+                  const csrf = document.querySelector("[name=csrfmiddlewaretoken]").value;
+                  await fetch("/accounts/logout/", {method: "POST",
+                    headers: {"X-CSRFToken": csrf}, credentials: "same-origin"});
+                }"""
+            )
+            live = page.locator("#live")
+            expect(live).to_have_text("Signed out — sign in again to see live counts", timeout=5000)
+            expect(live).to_have_class("live ended")
+            page.wait_for_timeout(QUIET_S * 1000)
+            assert len(sockets) == 1, "the page opened another socket after 4401"
+            # The message's link reloads the page, which leads through the log-in form.
+            live.locator("a").click()
+            page.wait_for_url("**/accounts/login/?next=/review/")
+        finally:
+            browser.close()
+
+
+def test_a_deactivated_moderator_stops_reconnecting_and_is_told(review_server, django_user_model):
+    from playwright.sync_api import expect, sync_playwright
+
+    dave = make_moderator(django_user_model, "dave")
+    hasher = PBKDF2PasswordHasher()
+    django_user_model.objects.create(
+        username="root",
+        password=hasher.encode("pw-root", hasher.salt()),
+        is_staff=True,
+        is_superuser=True,
+    )
+    with sync_playwright() as p:
+        browser = launch(p)
+        try:
+            _, page, sockets = open_review_page(browser, review_server, "dave")
+            # An administrator deactivates dave in the admin (in the server process).
+            admin = browser.new_context().new_page()
+            admin.goto(f"{review_server}/admin/login/?next=/admin/")
+            admin.fill("input[name=username]", "root")
+            admin.fill("input[name=password]", "pw-root")
+            admin.click("input[type=submit]")
+            admin.wait_for_url("**/admin/")
+            admin.goto(f"{review_server}/admin/accounts/user/{dave.pk}/change/")
+            admin.uncheck("#id_is_active")
+            admin.click("input[name=_save]")
+            admin.wait_for_url("**/admin/accounts/user/")
+
+            live = page.locator("#live")
+            expect(live).to_have_text(
+                "No permission to review any more — live counts stopped", timeout=5000
+            )
+            page.wait_for_timeout(QUIET_S * 1000)
+            assert len(sockets) == 1, "the page opened another socket after 4403"
+        finally:
+            browser.close()
+    dave.refresh_from_db()
+    assert not dave.is_active

@@ -190,3 +190,31 @@ def test_after_another_moderator_took_and_released_it_you_are_not_told_you_relea
         decisions.record_decision(moderator, item, "approve")
     assert "You released" not in str(refused.value)
     assert str(refused.value).startswith("You do not hold this item")
+
+
+def test_the_release_button_of_one_browser_leaves_the_other_browsers_and_the_tokens_claims(
+    moderator,
+):
+    for _ in range(6):
+        review_item()
+    first, second, tool = browser(moderator), browser(moderator), token_client(moderator)
+    by_first = claim_in_browser(first, 2)
+    by_second = claim_in_browser(second, 2)
+    by_token = claim_with_token(tool, 1)
+
+    response = first.post(reverse("review:release"), **JSON)
+    assert response.json() == {"released": 2}
+    assert held(moderator) == by_second | by_token
+    released = QueueEntry.objects.filter(item__uuid__in=by_first)
+    assert {e.release_cause for e in released} == {QueueEntry.ReleaseCause.RELEASED}
+
+    # The API's release is the token's own too.
+    response = tool.post("/api/v1/review/release", {}, format="json")
+    assert response.status_code == 200 and response.json() == {"released": 1}
+    assert held(moderator) == by_second
+
+    # Naming an item releases it whichever credential claimed it: the moderator chose it.
+    named = sorted(by_second)[0]
+    response = first.post(reverse("review:release"), {"items": [named]}, **JSON)
+    assert response.json() == {"released": 1}
+    assert held(moderator) == by_second - {named}

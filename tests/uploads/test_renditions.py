@@ -63,3 +63,26 @@ def test_comments_exif_and_xmp_are_dropped(fmt, mime):
     out = render_public(buf.getvalue(), mime)
     assert b"SecretCam" not in out and b"alice" not in out
     assert not Image.open(io.BytesIO(out)).getexif()
+
+
+@pytest.mark.parametrize("size", [(64, 48), (4000, 3000)], ids=["small", "reduced"])
+def test_the_exif_orientation_is_applied_and_dropped(size):
+    """A camera's portrait photo (landscape pixels, orientation 6) is shown upright, and the
+    copy carries no orientation left to apply twice."""
+    import numpy as np
+    from PIL import ImageOps
+
+    picture = Image.new("RGB", size, (0, 0, 200))
+    picture.paste((250, 0, 0), (0, 0, size[0] // 4, size[1] // 4))  # a red top-left corner
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    picture.save(buf, "PNG", exif=exif.tobytes())
+    out = Image.open(io.BytesIO(render_public(buf.getvalue(), "image/png")))
+    expected = ImageOps.exif_transpose(Image.open(io.BytesIO(buf.getvalue())))
+    expected.thumbnail((2048, 2048))
+    assert out.size == expected.size == (min(size[1], 1536), min(size[0], 2048))
+    assert not out.getexif()
+    diff = np.abs(np.asarray(out, dtype=int) - np.asarray(expected.convert("RGB"), dtype=int))
+    assert diff.mean() < 1  # the same picture: the red corner is now top right
+    assert tuple(np.asarray(out)[2, -3]) == (250, 0, 0)

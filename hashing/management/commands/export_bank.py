@@ -7,7 +7,7 @@ from hashing.models import Bank
 
 
 class Command(BaseCommand):
-    help = "Export a bank's entries as hash_type,hash_value,note,content rows."
+    help = "Export a bank's entries as hash_type,hash_value,note,content,external_id rows."
 
     def add_arguments(self, parser):
         parser.add_argument("bank", help="Bank name.")

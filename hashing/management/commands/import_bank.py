@@ -13,7 +13,8 @@ from hashing.models import Bank
 
 class Command(BaseCommand):
     help = (
-        "Import hash_type,hash_value[,note[,content]] rows from a CSV file into a bank. "
+        "Import hash_type,hash_value[,note[,content[,external_id]]] rows from a CSV file into "
+        "a bank. "
         "A bad line stops the import and nothing is added."
     )
 

@@ -1,0 +1,104 @@
+"""Clips for the video tests: the fixtures (ThreatExchange's test clips, re-encoded small;
+tests/fixtures/README.md) and clips encoded here with PyAV."""
+
+from __future__ import annotations
+
+import io
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+VIDEOS = Path(__file__).parent / "fixtures" / "videos"
+DOORKNOB = VIDEOS / "doorknob.mp4"  # 320x180, 4.0 s, 30 frames/s
+CHAIR = VIDEOS / "chair.mp4"  # 240x360, 12.0 s, 30 frames/s
+PATTERN = VIDEOS / "pattern.mp4"  # 240x360, 6.9 s, 30 frames/s
+
+
+def encode(
+    pictures,
+    *,
+    fps: float = 10,
+    times: list[float] | None = None,
+    container: str = "mp4",
+    codec: str = "libx264",
+    rotation: int | None = None,
+) -> bytes:
+    """Pictures (PIL images or RGB arrays, all one size) as a clip: at `fps`, or at
+    `times` (seconds: a variable frame rate)."""
+    pictures = [np.asarray(p.convert("RGB") if isinstance(p, Image.Image) else p) for p in pictures]
+    height, width = pictures[0].shape[:2]
+    out = io.BytesIO()
+    target = av.open(out, "w", format=container)
+    stream = target.add_stream(codec, rate=Fraction(fps).limit_denominator(1000))
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    stream.time_base = Fraction(1, 1000)
+    if times is not None:
+        stream.options = {"bframes": "0"}  # no reordering of irregular timestamps
+        stream.codec_context.time_base = Fraction(1, 1000)
+    if rotation is not None:
+        stream.set_display_rotation(rotation)
+    for i, picture in enumerate(pictures):
+        frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+        seconds = times[i] if times is not None else i / fps
+        frame.pts, frame.time_base = round(seconds * 1000), Fraction(1, 1000)
+        for packet in stream.encode(frame):
+            target.mux(packet)
+    for packet in stream.encode():
+        target.mux(packet)
+    target.close()
+    return out.getvalue()
+
+
+def transform(
+    data: bytes,
+    *,
+    width: int | None = None,
+    fps: float | None = None,
+    start: float = 0.0,
+    end: float | None = None,
+    container: str = "mp4",
+    codec: str = "libx264",
+    crf: int = 30,
+) -> bytes:
+    """The clip re-encoded: resized to `width`, at another frame rate (frames dropped or
+    repeated by timestamp), cut to [start, end)."""
+    source = av.open(io.BytesIO(data))
+    stream = source.streams.video[0]
+    pictures = []
+    for frame in source.decode(stream):
+        if frame.time < start:
+            continue
+        if end is not None and frame.time >= end:
+            break
+        w = width or frame.width
+        h = round(frame.height * w / frame.width / 2) * 2
+        pictures.append((frame.time - start, frame.to_ndarray(format="rgb24", width=w, height=h)))
+    source.close()
+    if fps is not None:
+        count = int(pictures[-1][0] * fps) + 1
+        chosen, at = [], 0
+        for k in range(count):
+            while at + 1 < len(pictures) and pictures[at + 1][0] <= k / fps:
+                at += 1
+            chosen.append(pictures[at][1])
+        frames, rate = chosen, fps
+    else:
+        frames, rate = [p for _, p in pictures], float(stream.average_rate or 30)
+    out = io.BytesIO()
+    target = av.open(out, "w", format=container)
+    enc = target.add_stream(codec, rate=Fraction(rate).limit_denominator(1000))
+    enc.width, enc.height, enc.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+    enc.options = {"crf": str(crf)} if codec == "libx264" else {}
+    for i, picture in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+        frame.pts = i
+        frame.time_base = Fraction(1) / enc.codec_context.framerate
+        for packet in enc.encode(frame):
+            target.mux(packet)
+    for packet in enc.encode():
+        target.mux(packet)
+    target.close()
+    return out.getvalue()
