@@ -430,3 +430,30 @@ def test_requirements_have_no_machine_specific_lines():
         "Give package indexes and wheel folders to pip where it runs instead (command line, "
         "PIP_EXTRA_INDEX_URL / PIP_FIND_LINKS, pip.conf), so the files work on any machine.",
     )
+
+
+def _pins(path: Path) -> dict[str, str]:
+    found = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name, sep, version = line.split("#")[0].strip().partition("==")
+        if sep:
+            found[name.split("[")[0].lower()] = version
+    return found
+
+
+def test_the_installed_requirements_pin_every_runtime_requirement():
+    """`make install` installs requirements/dev.txt alone (compiled from dev.in, which
+    includes base.in): a package pinned in base.txt but missing from dev.txt is in no venv
+    the Makefile makes, and the first import of it stops the server."""
+    runtime = _pins(REPO / "requirements" / "base.txt")
+    installed = _pins(REPO / "requirements" / "dev.txt")
+    differ = [
+        f"{name}=={version} (dev.txt: {installed.get(name, 'missing')})"
+        for name, version in sorted(runtime.items())
+        if installed.get(name) != version
+    ]
+    _fail_if(
+        differ,
+        "runtime pin(s) missing or different in requirements/dev.txt",
+        "Add each base.txt pin to dev.txt with the same version.",
+    )
