@@ -57,6 +57,18 @@ def _deprecated(response: Response) -> Response:
     return response
 
 
+def _answer_one(view, request, payload, required: str | None = None) -> Response:
+    """One old-shape analysis: the item taken (and waited for) as by POST analyses, a
+    banned author's 403, answered in ``payload``'s shape with the deprecation headers."""
+    if required and (not isinstance(request.data, dict) or required not in request.data):
+        raise ValidationError({required: ["This field is required."]})
+    try:
+        submission, _ = take_one(view.client, request, wait_cap(), default_wait=wait_cap())
+    except AuthorRefused as exc:
+        return _deprecated(banned_answer(exc))
+    return _deprecated(Response(payload(submission)))
+
+
 class AnalyseImage(ClientView):
     """The old single-image endpoint: waits for the verdict (up to API_WAIT_MAX_S)."""
 
@@ -79,11 +91,7 @@ class AnalyseImage(ClientView):
         tags=["compatibility"],
     )
     def post(self, request):
-        try:
-            submission, _ = take_one(self.client, request, wait_cap(), default_wait=wait_cap())
-        except AuthorRefused as exc:
-            return _deprecated(banned_answer(exc))
-        return _deprecated(Response(compat_payload(submission)))
+        return _answer_one(self, request, compat_payload)
 
 
 def _items(images: list, default_user: str | None) -> list:
@@ -187,13 +195,7 @@ class AnalyseText(ClientView):
         tags=["compatibility"],
     )
     def post(self, request):
-        if not isinstance(request.data, dict) or "text" not in request.data:
-            raise ValidationError({"text": ["This field is required."]})
-        try:
-            submission, _ = take_one(self.client, request, wait_cap(), default_wait=wait_cap())
-        except AuthorRefused as exc:
-            return _deprecated(banned_answer(exc))
-        return _deprecated(Response(compat_payload(submission)))
+        return _answer_one(self, request, compat_payload, required="text")
 
 
 class CompatVideoResponse(CompatResponse):
@@ -241,10 +243,4 @@ class AnalyseVideo(ClientView):
         tags=["compatibility"],
     )
     def post(self, request):
-        if not isinstance(request.data, dict) or "url" not in request.data:
-            raise ValidationError({"url": ["This field is required."]})
-        try:
-            submission, _ = take_one(self.client, request, wait_cap(), default_wait=wait_cap())
-        except AuthorRefused as exc:
-            return _deprecated(banned_answer(exc))
-        return _deprecated(Response(compat_video_payload(submission)))
+        return _answer_one(self, request, compat_video_payload, required="url")

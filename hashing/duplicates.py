@@ -94,17 +94,17 @@ class PastItems:
 item_index = PastItems()
 
 
-def find_duplicates(item, fp: dict, policy, limit: int = 10) -> list[dict]:
-    """Earlier items that are exact (sha256) or near copies of `item`, strongest first.
+def decided_others(item):
+    """The items a copy of ``item`` may be found among: every other one already analysed."""
+    return MediaItem.objects.exclude(pk=item.pk).exclude(status=MediaItem.Status.PROCESSING)
 
-    Each: {"id", "pk", "exact", "status", "votes", "quorum", "eligible", "distance",
-    "voters": {algorithm: distance}}; "distance" is the nearest voter's (0 when exact).
-    `policy`: the matcher's contract (voter settings, quorum, mirror_aware).
-    """
-    decided = MediaItem.objects.exclude(pk=item.pk).exclude(status=MediaItem.Status.PROCESSING)
-    found: dict[int, dict] = {}
-    for other in decided.filter(sha256=item.sha256).only("pk", "uuid", "status")[:limit]:
-        found[other.pk] = {
+
+def exact_copies(item, limit: int = 10) -> dict[int, dict]:
+    """Decided items with the same bytes (sha256) as ``item``, by pk, in find_duplicates'
+    shape: the first part of every kind's duplicate search."""
+    decided = decided_others(item)
+    return {
+        other.pk: {
             "id": str(other.uuid),
             "pk": other.pk,
             "exact": True,
@@ -115,6 +115,19 @@ def find_duplicates(item, fp: dict, policy, limit: int = 10) -> list[dict]:
             "distance": 0,
             "voters": {},
         }
+        for other in decided.filter(sha256=item.sha256).only("pk", "uuid", "status")[:limit]
+    }
+
+
+def find_duplicates(item, fp: dict, policy, limit: int = 10) -> list[dict]:
+    """Earlier items that are exact (sha256) or near copies of `item`, strongest first.
+
+    Each: {"id", "pk", "exact", "status", "votes", "quorum", "eligible", "distance",
+    "voters": {algorithm: distance}}; "distance" is the nearest voter's (0 when exact).
+    `policy`: the matcher's contract (voter settings, quorum, mirror_aware).
+    """
+    decided = decided_others(item)
+    found = exact_copies(item, limit)
     for pk, tally in _near(item, fp, policy).items():
         if pk in found:
             continue

@@ -34,10 +34,8 @@ import imagehash
 import numpy as np
 from django.db.models import Count
 
-from uploads.models import MediaItem
-
 from .algorithms import HashAlgorithm, Signal, _bits_to_int, grey_source, register
-from .duplicates import strength
+from .duplicates import decided_others, exact_copies, strength
 from .matcher import BLOCK, VotingRules, matcher, quorum_for
 from .models import BankEntry, VideoFrames
 
@@ -359,20 +357,8 @@ def find_video_duplicates(item, fp: dict, rules: VotingRules, limit: int = 10) -
     """Earlier videos that are exact (sha256) or near copies of `item`, in
     ``hashing.duplicates.find_duplicates``'s shape. Near: vPDQ's rule, QUERY_MATCH of the
     upload's frames within vPDQ's threshold of the past video's, weighed as for banks."""
-    decided = MediaItem.objects.exclude(pk=item.pk).exclude(status=MediaItem.Status.PROCESSING)
-    found: dict[int, dict] = {}
-    for other in decided.filter(sha256=item.sha256).only("pk", "uuid", "status")[:limit]:
-        found[other.pk] = {
-            "id": str(other.uuid),
-            "pk": other.pk,
-            "exact": True,
-            "status": other.status,
-            "votes": None,
-            "quorum": None,
-            "eligible": None,
-            "distance": 0,
-            "voters": {},
-        }
+    decided = decided_others(item)
+    found = exact_copies(item, limit)
     setting = rules.voter_settings().get("vpdq")
     frames = query_frames(fp)
     if setting is not None and frames:
