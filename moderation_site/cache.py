@@ -16,6 +16,26 @@ from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 from django.utils.functional import cached_property
 
+
+def channel_layer_host(url: str) -> dict:
+    """channels-redis's host for `url`, retrying a command on a fresh connection.
+
+    After a Redis restart every pooled connection of a process is dead, and redis-py's
+    asyncio client does not retry by default: each of them failed its next command once
+    (a review page's reconnect refused, a poke lost) before the pool dropped it. Three
+    retries, 50 ms to 0.4 s apart (tests/review/test_counts_after_redis_restart.py).
+    """
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    return {
+        "address": url,
+        "retry_on_error": [RedisConnectionError],
+        "retry": Retry(ExponentialBackoff(cap=0.4, base=0.05), 3),
+    }
+
+
 _shared: dict[tuple, "SharedRedisCacheClient"] = {}
 _lock = threading.Lock()
 

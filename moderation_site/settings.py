@@ -181,10 +181,12 @@ if DEBUG:
 
 REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
+    from moderation_site.cache import channel_layer_host
+
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {"hosts": [channel_layer_host(REDIS_URL)]},
         }
     }
     # Django's Redis cache, with one client per process instead of one per request
