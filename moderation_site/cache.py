@@ -7,7 +7,8 @@ request opened a new TCP connection to Redis for the throttle, and every call bu
 client (~0.13 ms of Python each, measured). A ``redis.Redis`` is thread-safe (it takes a
 connection from its pool for each command) and its pool reopens itself after a fork
 (Celery's prefork children), so this backend keeps one per server and process for every
-cache object with the same settings.
+cache object with the same settings. Beside it, the channel layer's Redis host options
+(``channel_layer_host``): how this project talks to Redis is settled in one module.
 """
 
 import threading

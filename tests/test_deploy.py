@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 ENV_EXAMPLE = REPO / ".env.example"
 HOST = "moderation.example.org"  # ALLOWED_HOSTS in .env.example
@@ -136,12 +138,6 @@ def test_the_deploy_check_fails_when_a_production_setting_is_off():
     done = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], env)
     assert done.returncode != 0
     assert "security.W008" in done.stderr and "security.W004" in done.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ not a 500; when the database is back the same process answers again, without a r
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import PrivateRedis, free_port
+
 REPO = Path(__file__).resolve().parent.parent
 PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 TOKEN = "fault-test-metrics-token"
@@ -29,12 +30,6 @@ pytestmark = pytest.mark.skipif(
     not PG_BIN or not shutil.which("runuser"),
     reason="needs PostgreSQL's server binaries (/usr/lib/postgresql/*/bin) to start a private one",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PrivatePostgres:
@@ -253,41 +248,6 @@ def test_a_worker_killed_mid_analysis_leaves_the_item_analysed_exactly_once(
         except subprocess.TimeoutExpired:
             worker.kill()
         log.close()
-
-
-class PrivateRedis:
-    def __init__(self, root: Path):
-        self.port = free_port()
-        self.root = root
-        self.process = None
-
-    def start(self):
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--dir", str(self.root), "--bind", "127.0.0.1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self):
-        self.process.kill()
-        self.process.wait(timeout=20)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def queued(self) -> int:
-        import redis
-
-        return redis.Redis.from_url(self.url).llen("celery")
 
 
 def post_file(url: str, key: str, data: bytes) -> tuple[int, dict]:

@@ -24,17 +24,12 @@ from accounts.roles import MODERATOR
 from review.models import Decision, QueueEntry
 from tests.browser import launch, needs_chromium
 from tests.review.review_factories import review_item
+from tests.services import free_port
 from uploads.models import MediaItem
 
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = [needs_chromium, pytest.mark.django_db(transaction=True)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def database_url_for_server(tmp_path):

@@ -8,14 +8,13 @@ import uuid
 import pytest
 import redis
 from asgiref.sync import sync_to_async
-from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 
 from moderation_site.cache import channel_layer_host
 from review import claims
 from review.consumers import ReviewCountsConsumer
 from tests.review.review_factories import review_item
-from tests.test_faults import PrivateRedis
+from tests.services import PrivateRedis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,11 +32,9 @@ def private_layer(settings, tmp_path):
             },
         }
     }
-    channel_layers.backends.clear()
     yield server
     if server.process.poll() is None:
         server.stop()
-    channel_layers.backends.clear()
 
 
 async def open_page(user):

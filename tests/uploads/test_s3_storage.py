@@ -1,22 +1,15 @@
 """Originals in S3 (moto's server on loopback): private objects, streamed through the view."""
 
-import socket
-
 import boto3
 import pytest
 from django.urls import reverse
 
 from review import pipeline
+from tests.services import free_port
 from uploads.intake import ingest_bytes
 from uploads.models import MediaItem
 
 BUCKET = "moderation-originals"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
