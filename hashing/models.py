@@ -1,8 +1,9 @@
+import time
 import uuid
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import connection, models, transaction
 
 
 class Fingerprint(models.Model):
@@ -224,17 +225,40 @@ class BankVersion(models.Model):
         """The token, or None before the first bank change."""
         return cls.read()[0]
 
+    # The token is read before every vote: ~0.4 ms of a one-hash API lookup's ~1.5 ms in
+    # the process (bench/api_lookup.py). Outside a transaction a read at most this old is
+    # used again: a bank change committed by another process is seen within it (the aim is
+    # 1 s), one made in this process at once (bump forgets it, and again at its commit).
+    # Inside a transaction every read goes to the database: the transaction may be about
+    # to change banks, or have changed them without committing yet.
+    READ_TTL_S = 0.05
+    _last_read: tuple[float, tuple[uuid.UUID | None, int]] | None = None
+
     @classmethod
-    def read(cls) -> tuple[uuid.UUID | None, int]:
+    def read(cls, fresh: bool = False) -> tuple[uuid.UUID | None, int]:
         """(token, counter); (None, 0) before the first bank change. Raw SQL: this runs
-        before every vote, and the ORM's query building costs ~25 times the query itself."""
+        before every vote, and the ORM's query building costs ~25 times the query itself.
+        `fresh`: from the database, whatever was read lately (a rebuild)."""
+        reusable = not connection.in_atomic_block
+        if reusable and not fresh:
+            last = cls._last_read
+            if last is not None and time.monotonic() - last[0] < cls.READ_TTL_S:
+                return last[1]
+        read_at = time.monotonic()
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT token, counter FROM {cls._meta.db_table} WHERE id = 1")
             row = cursor.fetchone()
         if row is None:
-            return None, 0
-        token = row[0] if isinstance(row[0], uuid.UUID) else uuid.UUID(row[0])
-        return token, int(row[1])
+            found = (None, 0)
+        else:
+            found = (row[0] if isinstance(row[0], uuid.UUID) else uuid.UUID(row[0]), int(row[1]))
+        if reusable:
+            cls._last_read = (read_at, found)
+        return found
+
+    @classmethod
+    def forget_read(cls) -> None:
+        cls._last_read = None
 
     @classmethod
     def bump(
@@ -252,6 +276,8 @@ class BankVersion(models.Model):
         is False (a change no match depends on); with them, matchers apply just those
         entries (hashing.matcher), so a change is live in milliseconds.
         """
+        cls.forget_read()
+        transaction.on_commit(cls.forget_read)
         row = cls.objects.select_for_update().only("token", "counter").filter(pk=1).first()
         if row is None:  # the first change ever
             cls.objects.get_or_create(pk=1)

@@ -327,6 +327,8 @@ SLACK_ENCRYPTION_KEY = env.list("SLACK_ENCRYPTION_KEY", default=[])
 # Classifiers: the policy (admin) picks which providers run; these are the process's limits.
 CLASSIFIER_TIMEOUT_S = env.float("CLASSIFIER_TIMEOUT_S", default=30.0)  # all providers, per item
 CLASSIFIER_WORKERS = env.int("CLASSIFIER_WORKERS", default=4)  # provider threads per process
+# Worker processes load the policies' classifiers as they start (review.tasks).
+CLASSIFIERS_WARM_AT_START = env.bool("CLASSIFIERS_WARM_AT_START", default=True)
 NUDENET_THREADS = env.int("NUDENET_THREADS", default=1)  # onnxruntime intra-op threads
 TEXT_MODEL_THREADS = env.int("TEXT_MODEL_THREADS", default=1)  # the text model's, the same
 # Text items (uploads.text): characters of a post, earlier messages of its thread context.

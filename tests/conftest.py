@@ -41,6 +41,16 @@ def _fresh_item_index():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_bank_version():
+    """A process reuses a bank version read for 50 ms; each test's database has its own."""
+    from hashing.models import BankVersion
+
+    BankVersion.forget_read()
+    yield
+    BankVersion.forget_read()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_claim_settings():
     """Claims cache the policy's numbers per process; each test's database has its own."""
     from review.claims import forget_claim_settings

@@ -36,6 +36,11 @@ class Classifier:
     categories: tuple[str, ...] = ()  # what it scores; each needs a Category row to count
     default_labels: dict[str, tuple[str, float]] = {}
 
+    def warm(self) -> None:
+        """Load what the first item would otherwise wait for (a model file): a worker
+        process calls this when it starts (moderation_site.celery). Instances that load
+        everything when made need nothing more."""
+
     def classify(self, subject) -> ClassifierResult:
         """Detections in a decoded item (an RGB PIL image, possibly JPEG-draft downscaled
         to >= ~640 px, for images)."""

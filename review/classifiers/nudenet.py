@@ -229,6 +229,9 @@ class NudeNetClassifier(Classifier):
     def session(self) -> ort.InferenceSession:
         return get_session()
 
+    def warm(self) -> None:
+        get_session()
+
     def detect(self, image) -> list[dict]:
         """Detections in nudenet's format, in original-image pixel coordinates."""
         blob, width, height = preprocess(image)
