@@ -352,12 +352,16 @@ def _fetched(url: str):
 def run_batch(
     client: ApiClient, items: list, *, max_concurrent: int, wait: float, batch
 ) -> list[Slot]:
-    """Each item validated, fetched (``max_concurrent`` at a time) and taken on its own, in
-    input order; the same bytes for the same user are taken once."""
+    """Each item validated, fetched (``max_concurrent`` at a time; a text item has nothing to
+    fetch) and taken on its own, in input order; the same bytes for the same user are taken
+    once."""
     slots = []
     for index, raw in enumerate(items):
         slot = Slot(index)
-        checked = UrlAnalysisRequest(data=raw)
+        # A text item names its text (and no URL); anything else is read as a URL item,
+        # so its errors name the URL's fields.
+        is_text = isinstance(raw, dict) and "text" in raw and "url" not in raw
+        checked = (TextAnalysisRequest if is_text else UrlAnalysisRequest)(data=raw)
         if checked.is_valid():
             slot.fields = dict(checked.validated_data)
         else:
@@ -373,14 +377,18 @@ def run_batch(
         if authors[user].status == Author.Status.BANNED:
             slot.status, slot.error = _error(AuthorRefused())
             slot.fields = None
-    urls = list(dict.fromkeys(s.fields["url"] for s in slots if s.fields is not None))
+    urls = list(dict.fromkeys(s.fields["url"] for s in slots if s.fields and "url" in s.fields))
     with ThreadPoolExecutor(max_workers=max(1, min(max_concurrent, len(urls) or 1))) as pool:
         got = dict(zip(urls, pool.map(_fetched, urls), strict=True))
     owners: dict[tuple[str, str], Slot] = {}
     for slot in slots:
         if slot.fields is None:
             continue
-        answer = got[slot.fields["url"]]
+        field = "url" if "url" in slot.fields else "text"
+        if field == "text":
+            answer = (envelope(slot.fields["text"], slot.fields["thread_context"]), "text")
+        else:
+            answer = got[slot.fields["url"]]
         if isinstance(answer, Exception):
             slot.status, slot.error = _error(answer)
             continue
@@ -398,16 +406,17 @@ def run_batch(
                 client,
                 user_uuid=user,
                 metadata=slot.fields.get("metadata"),
-                url=slot.fields["url"],
+                url=slot.fields.get("url", ""),
                 data=data,
                 name=name,
                 batch=batch,
                 position=slot.index,
                 author=authors[user],
+                field=field,
             )
         except Exception as exc:
             if isinstance(exc, RefusedUpload):
-                exc = _on_field(exc, "url")  # the URL's content was refused
+                exc = _on_field(exc, field)  # the URL's content (or the text) was refused
             slot.status, slot.error = _error(exc)
             if isinstance(exc, AuthorRefused):
                 authors[user].status = Author.Status.BANNED
@@ -702,8 +711,10 @@ class AnalysesBatch(ClientView):
     @extend_schema(
         operation_id="analyses_batch",
         summary="Analyse a batch",
-        description="At most the policy's batch cap (50) items; 400 above. Each item is "
-        "answered at its position with its own status (200 decided, 202 processing, or its "
+        description="At most the policy's batch cap (50) items; 400 above. Each item is a "
+        "URL item `{url, user_uuid, metadata?}` or a text item `{text, thread_context?, "
+        "user_uuid, metadata?}`, answered "
+        "at its position with its own status (200 decided, 202 processing, or its "
         "error): one bad item never fails the batch. The same bytes for the same user twice "
         "are analysed once (`same_as`). `?wait=` up to API_BATCH_WAIT_MAX_S (30).",
         request=BatchRequest,

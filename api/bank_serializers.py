@@ -186,11 +186,19 @@ class ContentPage(serializers.Serializer):
 
 
 class AddContentRequest(serializers.Serializer):
-    """JSON: ``hashes`` (one picture's hashes, computed elsewhere) or ``url`` (a reference
-    picture fetched through the SSRF guard); multipart: ``file`` (a reference picture)."""
+    """JSON: ``hashes`` (one picture's hashes, computed elsewhere), ``url`` (a reference
+    picture fetched through the SSRF guard) or ``text`` (a known bad message); multipart:
+    ``file`` (a reference picture)."""
 
     hashes = HexMap(required=False, help_text=HEX_MAP_HELP)
     url = serializers.URLField(required=False, max_length=2000)
+    text = serializers.CharField(
+        required=False,
+        max_length=10_000,
+        help_text="A known bad message: banked as its text_exact and text_minhash hashes "
+        "(after normalising confusables, leetspeak, spacing and repeated letters), so its "
+        "variants match too. The note is its first 200 characters unless one is given.",
+    )
     note = serializers.CharField(required=False, allow_blank=True, max_length=500)
     external_id = serializers.CharField(
         required=False, allow_blank=True, max_length=255, help_text="Your own id for it."

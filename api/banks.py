@@ -33,6 +33,8 @@ from rest_framework.response import Response
 from hashing import services
 from hashing.matcher import content_rule
 from hashing.models import Bank, BankContent, BankEntry
+from hashing.text import add_texts
+from hashing.textnorm import normalise
 from moderation_site.errors import NotFound, TooLarge, describe, error_body
 from uploads.validation import check_size
 
@@ -259,12 +261,26 @@ class Contents(BankView):
                 external_id=external_id,
                 name=f"API: {self.client.name}",
             )
+        elif "text" in fields:
+            if not normalise(checked.validated_data["text"]):
+                raise services.BankError(
+                    "The text has no letters or digits to match.",
+                    fields={"text": ["Give the message's words."]},
+                )
+            ((content, created),) = add_texts(
+                bank,
+                [checked.validated_data["text"]],
+                actor=self.actor,
+                note=note,
+                external_id=external_id,
+                name=f"API: {self.client.name}",
+            )
         else:
             item = sent(request)
             if not item.source:
                 raise services.BankError(
-                    "Send hashes, a reference picture (multipart “file”) or its url.",
-                    fields={"hashes": ["Required (or file, url)."]},
+                    "Send hashes, a text, a reference picture (multipart “file”) or its url.",
+                    fields={"hashes": ["Required (or text, file, url)."]},
                 )
             item = fetched(item)
             name = item.name or "reference"

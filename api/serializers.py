@@ -16,7 +16,7 @@ import importlib.metadata
 import json
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
 
 from accounts.models import Author
@@ -111,8 +111,12 @@ class TextAnalysisRequest(serializers.Serializer):
 class BatchRequest(serializers.Serializer):
     """The schema of a batch; each item is checked on its own (a bad one fails alone)."""
 
-    items = UrlAnalysisRequest(
-        many=True, help_text="At most 50 by default (the policy's cap); answered in order."
+    items = PolymorphicProxySerializer(
+        component_name="BatchItem",
+        serializers=[UrlAnalysisRequest, TextAnalysisRequest],
+        resource_type_field_name=None,
+        many=True,
+        help_text="URL or text items, at most 50 by default (the policy's cap); answered in order.",
     )
     max_concurrent = serializers.IntegerField(
         min_value=1,

@@ -98,7 +98,7 @@ def fill(dsn: str, pdq: int, pictures: int, rng) -> dict:
                     contents.write("".join(rows))
             with cur.copy(
                 "COPY hashing_bankentry (id, bank_id, content_id, algorithm, value, note, "
-                "enabled, created_at, updated_at) FROM STDIN"
+                "enabled, created_at, updated_at, frame) FROM STDIN"
             ) as entries:
                 content = 0
                 for start in range(0, pdq, 100_000):
@@ -110,7 +110,7 @@ def fill(dsn: str, pdq: int, pictures: int, rng) -> dict:
                         entry_id += 1
                         value = values[64 * k : 64 * k + 64]
                         rows.append(
-                            f"{entry_id}\t1\t{content}\tpdq\t{value}\t\tt\t{stamp}\t{stamp}\n"
+                            f"{entry_id}\t1\t{content}\tpdq\t{value}\t\tt\t{stamp}\t{stamp}\t0\n"
                         )
                     entries.write("".join(rows))
                 for start in range(0, pictures, 50_000):
@@ -122,7 +122,7 @@ def fill(dsn: str, pdq: int, pictures: int, rng) -> dict:
                         for name, value in hashes.items():
                             entry_id += 1
                             rows.append(
-                                f"{entry_id}\t2\t{content}\t{name}\t{value}\t\tt\t{stamp}\t{stamp}\n"
+                                f"{entry_id}\t2\t{content}\t{name}\t{value}\t\tt\t{stamp}\t{stamp}\t0\n"
                             )
                     entries.write("".join(rows))
         for table in ("hashing_bankcontent", "hashing_bankentry", "hashing_bank"):

@@ -47,6 +47,8 @@ class WorkspaceForm(forms.ModelForm):
             "admin_channel",
             "policy",
             "max_file_bytes",
+            "check_text",
+            "check_video",
         )
 
     def __init__(self, *args, **kwargs):

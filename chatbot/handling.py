@@ -15,10 +15,15 @@ from django.utils import timezone
 from accounts.models import Author
 from accounts.services import author_for_external
 from uploads.intake import Submission, take
+from uploads.kinds import kind_for
+from uploads.text import text_submission
 from uploads.urlfetch import FetchRefused, fetch_url
+from uploads.validation import RefusedUpload
 
 from . import webapi
 from .models import Action, Event, Message, PostedFile, Workspace
+
+VIDEO_TYPES = {"mp4", "mov", "webm", "m4v", "quicktime"}
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +72,9 @@ def handle_event(event_pk: int) -> str:
         for number, file in enumerate(data.get("files") or [], 1):
             if isinstance(file, dict):
                 notes.append(f"file {number}: {take_file(workspace, message, file)}")
+        text = workspace.text_to_check(data)
+        if text:
+            notes.append(f"text: {take_text(workspace, message, text)}")
         status = Event.Status.DONE
     except Exception as exc:  # a bug or the database: kept on the row, logged
         log.exception("slack event %s failed", event.event_id)
@@ -122,6 +130,8 @@ def take_file(workspace: Workspace, message: Message, file: dict) -> str:
     size = file.get("size")
     if isinstance(size, int) and size > cap:
         return f"too_large: {size} bytes, over {cap}"
+    if not workspace.check_video and _is_video(file):
+        return "a video: this workspace does not check videos"
     url = file.get("url_private_download") or file.get("url_private") or ""
     if not isinstance(url, str) or not allowed_file_url(url):
         Action.objects.create(
@@ -160,6 +170,8 @@ def take_file(workspace: Workspace, message: Message, file: dict) -> str:
         "user": message.user,
         "link": message.permalink,
     }
+    if not workspace.check_video and _is_video_data(fetched.data):
+        return "a video: this workspace does not check videos"  # named otherwise by Slack
     with transaction.atomic():  # the analysis starts once the file's row exists too
         result = take(
             [Submission(name=name, data=fetched.data)],
@@ -183,4 +195,47 @@ def take_file(workspace: Workspace, message: Message, file: dict) -> str:
             text=f"<@{message.user}>, banned here, posted a file in <#{message.channel}>; it "
             "was not checked. Remove it or deactivate the member in Slack.",
         )
+    return f"{refusal.code}: {refusal.detail}"
+
+
+def _is_video(file: dict) -> bool:
+    """What Slack says of the file (its MIME type or file type) before it is fetched."""
+    mime = str(file.get("mimetype") or "").lower()
+    return mime.startswith("video/") or str(file.get("filetype") or "").lower() in VIDEO_TYPES
+
+
+def _is_video_data(data: bytes) -> bool:
+    try:
+        return kind_for(data).name == "video"
+    except RefusedUpload:
+        return False  # the intake names what it is not
+
+
+def take_text(workspace: Workspace, message: Message, text: str) -> str:
+    """The message's own text as a text item of its author (the workspace checks text):
+    the text classifiers, term banks and text banks judge it as any text item, and a
+    flagged one is removed like a file (chatbot.verdicts)."""
+    if PostedFile.objects.filter(message=message, file_id=PostedFile.TEXT).exists():
+        return "already taken"
+    ref = {
+        "team": workspace.team_id,
+        "channel": message.channel,
+        "ts": message.ts,
+        "user": message.user,
+        "link": message.permalink,
+    }
+    with transaction.atomic():
+        result = take(
+            [text_submission(text, name="message text")],
+            source="slack",
+            author=message.author,
+            source_ref=ref,
+        )
+        for item in result.accepted:
+            PostedFile.objects.create(
+                message=message, item=item, file_id=PostedFile.TEXT, name="message text"
+            )
+    if result.accepted:
+        return f"item {result.accepted[0].uuid}"
+    refusal = result.refused[0]
     return f"{refusal.code}: {refusal.detail}"

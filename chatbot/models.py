@@ -34,6 +34,17 @@ class Workspace(models.Model):
     max_file_bytes = models.PositiveIntegerField(
         null=True, blank=True, help_text="Largest file checked; empty: SLACK_MAX_FILE_BYTES."
     )
+    check_text = models.BooleanField(
+        default=False,
+        help_text="Also check the text of messages (hate, harassment, threats, sexual, "
+        "self-harm, spam) with the text classifiers and term banks; a flagged message is "
+        "removed like a flagged file. Off: only files are checked.",
+    )
+    check_video = models.BooleanField(
+        default=True,
+        help_text="Check video files (MP4, WebM, MOV) at 1 frame a second; off: videos are "
+        "left alone (pictures and animations are always checked).",
+    )
     # Sealed (chatbot.sealing): never shown again once saved.
     signing_secret_sealed = models.TextField(blank=True, editable=False)
     bot_token_sealed = models.TextField(blank=True, editable=False)
@@ -51,6 +62,13 @@ class Workspace(models.Model):
 
     def __str__(self):
         return self.name or self.team_id
+
+    def text_to_check(self, event: dict) -> str:
+        """The message's text when this workspace checks text, else ""."""
+        text = event.get("text")
+        if not self.check_text or not isinstance(text, str) or not text.strip():
+            return ""
+        return text
 
     def secret(self, name: str) -> str:
         assert name in self.SECRETS, name
@@ -137,7 +155,10 @@ class Message(models.Model):
 
 
 class PostedFile(models.Model):
-    """One file of a message, taken as an item; what the bot did about its verdicts."""
+    """One file of a message (or the message's own text: ``file_id`` TEXT), taken as an
+    item; what the bot did about its verdicts."""
+
+    TEXT = "text"  # the file_id of a message's text (Slack's file ids are F…)
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="files")
     item = models.OneToOneField(
@@ -200,6 +221,9 @@ class Appeal(models.Model):
     item = models.ForeignKey("uploads.MediaItem", on_delete=models.CASCADE, related_name="+")
     posted = models.ForeignKey(PostedFile, on_delete=models.CASCADE, related_name="appeals")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    why = models.TextField(
+        blank=True, max_length=2000, help_text="The author's words, from the appeal's text box."
+    )
     opened_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
 

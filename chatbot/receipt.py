@@ -185,8 +185,8 @@ def why_ignored(event: dict, workspace: Workspace | None) -> str:
     if event.get("channel_type") not in CHANNEL_TYPES:
         return f"channel type {event.get('channel_type')}"
     files = event.get("files")
-    if not isinstance(files, list) or not files:
-        return "no files"
+    if (not isinstance(files, list) or not files) and not workspace.text_to_check(event):
+        return "no files or text to check" if workspace.check_text else "no files"
     if not all(isinstance(event.get(k), str) for k in ("user", "channel", "ts")):
         return "no user, channel or ts"
     return ""

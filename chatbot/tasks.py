@@ -4,6 +4,7 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
@@ -48,6 +49,22 @@ def requeue_events(older_than_s: int = 120) -> int:
         handle_event.delay(pk)
         count += 1
     return count
+
+
+@shared_task(name="chatbot.forget_event_payloads")
+def forget_event_payloads(days: int | None = None) -> int:
+    """Beat, daily: empty the payloads of events received more than
+    settings.SLACK_EVENT_PAYLOAD_DAYS (30) days ago and no longer being handled; returns
+    how many. The rows stay: a late retry of one is still recognised, and its status and
+    note still say what was done."""
+    days = settings.SLACK_EVENT_PAYLOAD_DAYS if days is None else days
+    cutoff = timezone.now() - timedelta(days=days)
+    return (
+        Event.objects.filter(received_at__lt=cutoff)
+        .exclude(status__in=[Event.Status.QUEUED, Event.Status.WORKING])
+        .exclude(payload={})
+        .update(payload={})
+    )
 
 
 def on_item_changed(sender, item, **kwargs) -> None:

@@ -69,8 +69,13 @@ def why_removed(item: MediaItem) -> str:
         ).first()
         return label or item.category
     if item.reason in ("bank_match", "duplicate_of_rejected"):
-        return "a known banned image"
+        return "a known banned message" if item.kind == "text" else "a known banned image"
     return "the workspace's content rules"
+
+
+def what_of(posted: PostedFile) -> str:
+    """How the author's DM names what was checked."""
+    return "message" if posted.file_id == PostedFile.TEXT else f"file “{posted.name}”"
 
 
 def _token_for(posted: PostedFile) -> str:
@@ -90,21 +95,28 @@ def remove(posted: PostedFile, *, why: str, actor=None) -> list[str]:
     message, workspace, item = posted.message, posted.message.workspace, posted.item
     token = _token_for(posted)
     done = []
-    deleted = webapi.call(
-        workspace,
-        "files.delete",
-        token=token,
-        why=why,
-        item=item,
-        actor=actor,
-        file=posted.file_id,
-    )
-    done.append(f"files.delete {'ok' if deleted.ok else deleted.error}")
     label = why_removed(item)
-    text = (
-        f"A file was removed from this message: {label}. If you posted it and think this is "
-        "a mistake, press Appeal and a moderator will look again."
-    )
+    if posted.file_id == PostedFile.TEXT:  # the message's own words: the message goes
+        deleted = None
+        text = (
+            f"A message was removed from this thread: {label}. If you wrote it and think "
+            "this is a mistake, press Appeal and a moderator will look again."
+        )
+    else:
+        deleted = webapi.call(
+            workspace,
+            "files.delete",
+            token=token,
+            why=why,
+            item=item,
+            actor=actor,
+            file=posted.file_id,
+        )
+        done.append(f"files.delete {'ok' if deleted.ok else deleted.error}")
+        text = (
+            f"A file was removed from this message: {label}. If you posted it and think this "
+            "is a mistake, press Appeal and a moderator will look again."
+        )
     notice = webapi.call(
         workspace,
         "chat.postMessage",
@@ -148,7 +160,7 @@ def remove(posted: PostedFile, *, why: str, actor=None) -> list[str]:
         if not gone.ok and gone.error != "message_not_found":
             Message.objects.filter(pk=message.pk).update(deleted_at=None)
         done.append(f"chat.delete {'ok' if gone.ok else gone.error}")
-    if not deleted.ok:
+    if deleted is not None and not deleted.ok:
         tell_admins(
             posted,
             f"The bot could not delete a file {label} posted by <@{message.user}> in "
@@ -165,7 +177,7 @@ def tell_author(posted: PostedFile, *, actor=None) -> list[str]:
     policy = policy_for(item)
     strike = Strike.objects.filter(item_id=item.pk).select_related("author").order_by("-pk").first()
     where = f"<#{message.channel}>"
-    text = f"Your file “{posted.name}” in {where} was removed: {why_removed(item)}."
+    text = f"Your {what_of(posted)} in {where} was removed: {why_removed(item)}."
     if strike is not None:
         text += f" {strike_notice(strike, policy.strikes_to_ban)}"
     else:
@@ -240,7 +252,7 @@ def correct(posted: PostedFile, *, actor=None) -> list[str]:
         item=posted.item,
         actor=actor,
         channel=message.user,
-        text=f"A moderator approved your file “{posted.name}” removed from <#{message.channel}>."
+        text=f"A moderator approved your {what_of(posted)} removed from <#{message.channel}>."
         " You can post it again.",
     )
     return [

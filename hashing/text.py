@@ -116,11 +116,17 @@ def text_hexes(text: str) -> dict[str, str]:
     }
 
 
-def add_texts(bank: Bank, texts, *, actor=None) -> list:
+def add_texts(
+    bank: Bank, texts, *, actor=None, note: str = "", external_id: str = "", name: str = ""
+) -> list:
     """Known bad messages as contents of a bank (one content per text, both hashes),
-    audited like any content; (content, created) per text."""
-    items = [{"hashes": text_hexes(t), "note": t[:200]} for t in texts]
-    return add_hash_contents(bank, items, actor=actor)
+    audited like any content; (content, created) per text. The note is the text's first
+    200 characters unless one is given."""
+    items = [
+        {"hashes": text_hexes(t), "note": note or t[:200], "external_id": external_id}
+        for t in texts
+    ]
+    return add_hash_contents(bank, items, actor=actor, name=name)
 
 
 EXACT = register(TextExact())

@@ -220,6 +220,10 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-items": {"task": "uploads.requeue_stuck_items", "schedule": 300.0},
     "release-expired-claims": {"task": "review.release_expired_claims", "schedule": 30.0},
     "requeue-slack-events": {"task": "chatbot.requeue_events", "schedule": 120.0},
+    "forget-slack-event-payloads": {
+        "task": "chatbot.forget_event_payloads",
+        "schedule": 86400.0,
+    },
 }
 
 REST_FRAMEWORK = {
@@ -320,6 +324,10 @@ SLACK_API_URL = env("SLACK_API_URL", default="https://slack.com/api/")
 SLACK_FILE_HOSTS = env.list("SLACK_FILE_HOSTS", default=["files.slack.com"])
 SLACK_MAX_FILE_BYTES = env.int("SLACK_MAX_FILE_BYTES", default=5 * 1024 * 1024)
 SLACK_API_TIMEOUT = env.float("SLACK_API_TIMEOUT", default=10.0)
+# A handled event's payload (a member's words, file names) is kept this many days for
+# looking into a report, then emptied by beat (chatbot.forget_event_payloads); the row
+# stays: it dedupes a late retry and says what was done.
+SLACK_EVENT_PAYLOAD_DAYS = env.int("SLACK_EVENT_PAYLOAD_DAYS", default=30)
 # Fernet keys (comma-separated: the first encrypts, all decrypt, for rotation) sealing the
 # workspaces' tokens and secrets at rest; empty: one derived from SECRET_KEY.
 SLACK_ENCRYPTION_KEY = env.list("SLACK_ENCRYPTION_KEY", default=[])

@@ -3,7 +3,8 @@
 An animation is as bad as its worst frame. Every sampled frame is hashed, voted on against
 the banks and past items, and classified (one batch); the outcome rules then see, per
 category, the highest score of any frame, the strongest bank vote and the strongest copy
-of each past item, and the reason names the frame the outcome rests on ("frame 4 of 8").
+of each past item, and the reason names the frame the outcome rests on and when it shows
+("in frame 4 of 8, at 1.2 s").
 A still image is one frame, and this changes nothing for it.
 """
 
@@ -91,14 +92,19 @@ def frame_of(outcome: Outcome, worst: Worst) -> int | None:
     return None
 
 
-def name_frame(outcome: Outcome, worst: Worst, total: int) -> Outcome:
-    """The outcome with its frame named in the reason and details, for an animation."""
+def name_frame(
+    outcome: Outcome, worst: Worst, total: int, stamps: dict[int, float | None] | None = None
+) -> Outcome:
+    """The outcome with its frame named in the reason and details, for an animation: "in
+    frame 4 of 8, at 1.2 s." when the frame's start time is known (`stamps`: frame number
+    -> seconds), so a reviewer finds the moment in a player as well as in the strip."""
     number = frame_of(outcome, worst) if total > 1 else None
     if number is None:
         return outcome
     text = outcome.text.removesuffix(".")
-    return replace(
-        outcome,
-        text=f"{text} in frame {number} of {total}.",
-        details={**outcome.details, "frame": number, "frames": total},
-    )
+    stamp = (stamps or {}).get(number)
+    at = f", at {stamp:.1f} s" if stamp is not None else ""
+    details = {**outcome.details, "frame": number, "frames": total}
+    if stamp is not None:
+        details["timestamp"] = stamp
+    return replace(outcome, text=f"{text} in frame {number} of {total}{at}.", details=details)

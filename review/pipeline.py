@@ -58,6 +58,9 @@ STATUS_FOR_OUTCOME = {
 }
 # Known-bad content counts against the author; a model's guess alone does not.
 STRIKE_SOURCES = {"bank_match": Strike.Source.BANK, "duplicate_of_rejected": Strike.Source.POLICY}
+# What an animation's item keeps of its frames' timeline (review.video.timeline), in
+# details["animation"]: the review strip and the moments, beside the picture.
+ANIMATION_SUMMARY = ("strip", "frames_sampled", "flagged_at_timestamp", "top_frames")
 
 
 def _ms(start: float) -> float:
@@ -86,6 +89,7 @@ def _analyse(item_id: int, request_id: str) -> Analysis | None:
     policy = policy_for(item)
     rules = policy.category_rules(item.kind)
     frames, found, results, errors, data, moments = None, [], [], {}, None, None
+    animation = None
     worst = worst_of([])
     try:
         kind = get_kind(item.kind)
@@ -163,7 +167,14 @@ def _analyse(item_id: int, request_id: str) -> Analysis | None:
             moments = timeline(frames, found, rules, analysed)
             outcome = name_moment(outcome, worst, frames)
         else:
-            outcome = name_frame(outcome, worst, frames.total)
+            stamps = {f.number: f.timestamp for f in frames.frames}
+            outcome = name_frame(outcome, worst, frames.total, stamps)
+            if frames.animated:  # the review strip and its moments, as for a video
+                animation = {
+                    k: v
+                    for k, v in timeline(frames, found, rules, len(found)).items()
+                    if k in ANIMATION_SUMMARY
+                }
         if policy.confirm_model_flags and rests_on_a_model(outcome):
             outcome = replace(outcome, text=f"{outcome.text} A moderator will check it.")
     except Exception as exc:  # corrupt storage, decoder bug...: a person must look
@@ -179,8 +190,9 @@ def _analyse(item_id: int, request_id: str) -> Analysis | None:
         t = time.perf_counter()
         make_public_copy(item, data)
         timings["public_copy"] = _ms(t)
-    if moments is not None:  # a video's strip of frames for the review page
-        save_strip(item, strip_pictures(frames, moments))
+    strip = moments if moments is not None else animation
+    if strip is not None:  # a video's or an animation's strip of frames for the review page
+        save_strip(item, strip_pictures(frames, strip))
     category, confidence = shown_class(outcome, worst.scores, rules)
     timings["total"] = _ms(started)
     findings = Findings(
@@ -194,6 +206,7 @@ def _analyse(item_id: int, request_id: str) -> Analysis | None:
         category=category,
         confidence=confidence,
         timeline=moments,
+        animation=animation,
     )
     observe_analysis({**timings, **findings.provider_ms()}, errors)  # /metrics
     return _record(item, request_id, policy, findings, outcome, timings)
@@ -239,6 +252,7 @@ class Findings:
     category: str
     confidence: float | None
     timeline: dict | None = None  # a video's (review.video.timeline)
+    animation: dict | None = None  # an animation's strip and moments (ANIMATION_SUMMARY)
 
     def hashes(self) -> dict:
         """The first frame's hashes (the item's stored fingerprint) as hex, plus, for an
@@ -286,6 +300,8 @@ def _record(item, request_id, policy, found: Findings, outcome, timings) -> Anal
             details = {k: v for k, v in locked.details.items() if k != "progress"}
             summary = {k: v for k, v in found.timeline.items() if k != "frames"}
             locked.details = {**details, "video": summary}
+        if found.animation is not None:
+            locked.details = {**locked.details, "animation": found.animation}
         dup = next(
             (d for d in found.duplicates if d["id"] == outcome.details.get("duplicate_of")), None
         )

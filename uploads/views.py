@@ -194,13 +194,15 @@ def _byte_range(request, fh, content_type: str):
 @login_required
 @require_GET
 def frame(request, item_uuid, number: int):
-    """One frame of a video's review strip (uploads.video.save_strip), to those who may see
-    its exact original (staff, moderators, the uploader); everyone else: not found."""
+    """One frame of a video's or an animation's review strip (uploads.video.save_strip), to
+    those who may see its exact original (staff, moderators, the uploader); everyone else:
+    not found."""
     try:
         item = services.item_for_user(request.user, item_uuid, original=True)
     except MediaItem.DoesNotExist:
         raise Http404("No such item.") from None
-    if item.kind != "video" or not services.can_view_exact_original(request.user, item):
+    has_strip = item.kind == "video" or bool((item.details or {}).get("animation"))
+    if not has_strip or not services.can_view_exact_original(request.user, item):
         raise Http404("No such frame.")
     fh = strip_file(item, number)
     if fh is None:

@@ -11,6 +11,7 @@ from api import services
 from api.authentication import forget_keys
 from api.hashes import forget_rules
 from api.models import SCOPES
+from tests.conftest import encode
 
 
 @pytest.fixture(autouse=True)
@@ -103,3 +104,23 @@ def serve():
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def images(jpeg, photo):
+    """What the loopback server serves, by path."""
+    return {
+        "/coffee.jpg": jpeg("coffee"),
+        "/coffee-again.jpg": jpeg("coffee"),
+        "/rocket.jpg": jpeg("rocket"),
+        "/astronaut.jpg": jpeg("astronaut"),
+        "/chelsea.jpg": encode(photo("chelsea"), quality=60),
+        "/page.html": b"<html>not an image</html>",
+        "/to-metadata": "http://169.254.169.254/latest/meta-data/",
+    }
+
+
+@pytest.fixture
+def image_server(serve, images):
+    """A loopback HTTP server with images, a redirect to a refused address, and junk."""
+    return serve(images)

@@ -29,26 +29,6 @@ ANALYSES = "/api/v1/analyses"
 
 
 @pytest.fixture
-def images(jpeg, photo):
-    """What the loopback server serves, by path."""
-    return {
-        "/coffee.jpg": jpeg("coffee"),
-        "/coffee-again.jpg": jpeg("coffee"),
-        "/rocket.jpg": jpeg("rocket"),
-        "/astronaut.jpg": jpeg("astronaut"),
-        "/chelsea.jpg": encode(photo("chelsea"), quality=60),
-        "/page.html": b"<html>not an image</html>",
-        "/to-metadata": "http://169.254.169.254/latest/meta-data/",
-    }
-
-
-@pytest.fixture
-def image_server(serve, images):
-    """A loopback HTTP server with images, a redirect to a refused address, and junk."""
-    return serve(images)
-
-
-@pytest.fixture
 def post(api, django_capture_on_commit_callbacks):
     """POST with the analysis run after the commit (the test's transaction holds it back:
     the answer is then 202), as a worker would."""

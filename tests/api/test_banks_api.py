@@ -467,3 +467,31 @@ def test_entries_committed_out_of_id_order_are_all_seen(bank, policy):
     state_now()
     BankVersion.bump(added=[early.pk])  # the early one commits now
     assert state_now().lookup(early.pk)[0] == low.pk and len(state_now()) == 3
+
+
+SCAM = "Earn money fast from home, visit our site for the details today"
+
+
+def test_a_known_bad_message_is_banked_and_its_variants_are_blocked(
+    api, bank, api_client_row, django_capture_on_commit_callbacks
+):
+    add = {"text": SCAM, "external_id": "scam-1"}
+    answer = api.post(url("bank-contents", bank), add, format="json")
+    assert answer.status_code == 201, answer.content
+    content = answer.json()["content"]
+    assert {e["algorithm"] for e in content["entries"]} == {"text_exact", "text_minhash"}
+    assert content["note"] == SCAM[:200] and content["external_id"] == "scam-1"
+    assert BankChange.objects.get(content_id=content["id"]).actor == api_client_row.user
+    variant = "EARN M0NEY F4ST fr0m h0me!!! v!sit our s1te for the details today"
+    with django_capture_on_commit_callbacks(execute=True):  # the analysis, after commit
+        sent = api.post("/api/v1/analyses", {"text": variant, "user_uuid": "u"}, format="json")
+    leet = api.get(f"/api/v1/analyses/{sent.json()['id']}").json()
+    assert (leet["decision"], leet["reason"]) == ("flagged", "bank_match")
+    assert {m["external_id"] for m in leet["bank_matches"]} == {"scam-1"}
+    again = api.post(url("bank-contents", bank), add, format="json")
+    assert again.status_code == 200 and not again.json()["created"]
+    for bad in ("", "   ", "!!! ... ???"):
+        refused = api.post(url("bank-contents", bank), {"text": bad}, format="json")
+        assert refused.status_code == 400, (bad, refused.content)
+        assert "text" in refused.json()["fields"]
+    assert BankContent.objects.count() == 1

@@ -12,9 +12,7 @@ from tests.api import test_analyses as shared
 from tests.conftest import encode
 from uploads.models import MediaItem
 
-# The loopback image server of the analyses' tests.
-images, image_server = shared.images, shared.image_server
-conforms = shared.conforms
+conforms = shared.conforms  # the loopback image server is tests/api/conftest.py's
 
 IMAGE = "/api/v1/analyse/image"
 BATCH = "/api/v1/analyse/images/batch"

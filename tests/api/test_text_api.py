@@ -95,3 +95,32 @@ def test_a_key_is_required():
         assert answer.status_code == 401
         assert answer.json()["code"]
     assert not MediaItem.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_takes_text_items_beside_url_items(api, image_server, loopback_allowed):
+    items = [
+        {"text": "have a lovely day", "user_uuid": "u"},
+        {"url": f"{image_server}/coffee.jpg", "user_uuid": "u"},
+        {"text": "", "user_uuid": "u"},  # refused alone, naming the text
+        {"text": "have a lovely day", "user_uuid": "u"},  # the same text: analysed once
+        {
+            "text": "you too",
+            "thread_context": [{"text": "shut up you stupid worthless idiot", "author": "b"}],
+            "user_uuid": "u",
+        },
+    ]
+    answer = api.post(f"{ANALYSES}/batch?wait=10", {"items": items}, format="json")
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    conforms(api, answer, "/api/v1/analyses/batch", "post")
+    results = body["results"]
+    assert (body["accepted"], body["refused"]) == (4, 1)
+    assert results[2]["status"] == 400 and results[2]["error"]["code"] == "empty"
+    assert "text" in results[2]["error"]["fields"]
+    assert results[3]["same_as"] == 0
+    assert results[3]["analysis"]["id"] == results[0]["analysis"]["id"]
+    kinds = sorted(MediaItem.objects.values_list("kind", flat=True))
+    assert kinds == ["image", "text", "text"]
+    decisions = [results[i]["analysis"]["decision"] for i in (0, 1, 4)]
+    assert decisions == ["pass", "pass", "review"]  # "you too" answers an insult

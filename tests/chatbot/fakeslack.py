@@ -45,6 +45,7 @@ class FakeSlack(http.server.ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.calls: list[Call] = []
         self.downloads: list[dict] = []
+        self.views: list[dict] = []  # the modals opened (views.open)
         self.faults: dict[str, deque] = defaultdict(deque)
         self.tokens = {BOT_TOKEN: (BOT_USER, False), ADMIN_TOKEN: (ADMIN_USER, True)}
         self.messages: dict[tuple[str, str], dict] = {}
@@ -262,6 +263,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return {"ok": False, "error": "cant_delete_file"}
         file["deleted"] = True
         return {"ok": True}
+
+    def m_views_open(self, params, user, is_admin):
+        """A modal: its trigger lasts 3 s after the press ("expired…" ids play a late one)."""
+        trigger, view = params.get("trigger_id", ""), params.get("view")
+        if not trigger or trigger.startswith("expired"):
+            return {"ok": False, "error": "expired_trigger_id"}
+        if isinstance(view, str):
+            view = json.loads(view)
+        if not isinstance(view, dict) or view.get("type") != "modal":
+            return {"ok": False, "error": "invalid_arguments"}
+        self.server.views.append(view)
+        return {"ok": True, "view": {"id": f"V{len(self.server.views)}", **view}}
 
     def m_files_info(self, params, user, is_admin):
         file = self.server.files.get(params.get("file", ""))

@@ -201,3 +201,78 @@ def test_a_banned_authors_next_file_is_not_taken_and_the_admins_are_told(
     assert not MediaItem.objects.exists() and fake_slack.downloads
     (told,) = fake_slack.posts(ADMIN_CHANNEL)
     assert f"<@{MEMBER}>, banned here" in told["text"]
+
+
+def interact(client, payload, capture):
+    body = urlencode({"payload": json.dumps({"team": {"id": TEAM}, **payload})}).encode()
+    with capture(execute=True):
+        return client.post(
+            reverse("chatbot:interactions"),
+            data=body,
+            content_type="application/x-www-form-urlencoded",
+            headers=sign(body),
+        )
+
+
+def test_the_appeal_button_asks_why_and_the_moderator_reads_it(
+    client, post, fake_slack, moderator, venus_bytes, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    post(venus_bytes)
+    item = MediaItem.objects.get()
+    press = {
+        "type": "block_actions",
+        "trigger_id": "1234.5678.abcd",
+        "user": {"id": MEMBER},
+        "channel": {"id": CHANNEL},
+        "actions": [{"action_id": "appeal", "value": str(item.uuid), "type": "button"}],
+    }
+    assert interact(client, press, capture).status_code == 200
+    (modal,) = fake_slack.views
+    assert modal["callback_id"] == "appeal" and not Appeal.objects.exists()  # not yet
+    assert json.loads(modal["private_metadata"]) == {"item": str(item.uuid), "channel": CHANNEL}
+    box = modal["blocks"][0]
+    assert (box["block_id"], box["element"]["action_id"]) == ("why", "why")
+    words = "It is a museum painting <b>Titian</b>, shared for the art history channel."
+    submit = {
+        "type": "view_submission",
+        "user": {"id": MEMBER},
+        "view": {
+            "callback_id": "appeal",
+            "private_metadata": modal["private_metadata"],
+            "state": {"values": {"why": {"why": {"type": "plain_text_input", "value": words}}}},
+        },
+    }
+    assert interact(client, submit, capture).status_code == 200
+    appeal = Appeal.objects.get()
+    assert appeal.why == words
+    assert QueueEntry.objects.get(item=item).purpose == "appeal"
+    assert "is with the moderators" in dms(fake_slack)[-1]
+    # Someone else's submission with the same metadata opens nothing.
+    stranger = {**submit, "user": {"id": "U0NOSY"}}
+    interact(client, stranger, capture)
+    assert Appeal.objects.count() == 1
+    # The moderator reads the author's words on the card (escaped).
+    client.force_login(moderator)
+    client.post(reverse("review:claim"), {"count": 5})
+    html = client.get(reverse("review:queue")).content.decode()
+    assert "The author says:" in html
+    assert "&lt;b&gt;Titian&lt;/b&gt;" in html and "<b>Titian</b>" not in html
+
+
+def test_a_late_press_opens_the_appeal_without_words(
+    client, post, fake_slack, venus_bytes, django_capture_on_commit_callbacks
+):
+    post(venus_bytes)
+    item = MediaItem.objects.get()
+    press = {
+        "type": "block_actions",
+        "trigger_id": "expired.trigger",  # the task ran after Slack's 3 s
+        "user": {"id": MEMBER},
+        "channel": {"id": CHANNEL},
+        "actions": [{"action_id": "appeal", "value": str(item.uuid), "type": "button"}],
+    }
+    interact(client, press, django_capture_on_commit_callbacks)
+    assert fake_slack.views == []
+    assert Appeal.objects.get().why == ""
+    assert QueueEntry.objects.get(item=item).purpose == "appeal"

@@ -8,6 +8,7 @@ import io
 import re
 
 import pytest
+from django.urls import reverse
 from PIL import Image
 
 from accounts.models import Strike
@@ -56,9 +57,11 @@ def animation(frames: list[Image.Image], fmt: str = "GIF") -> bytes:
 
 
 def named_frame(text: str, of: int) -> int:
-    found = re.search(rf"in frame (\d+) of {of}\.", text)
+    found = re.search(rf"in frame (\d+) of {of}, at (\d+\.\d) s\.", text)
     assert found, text
-    return int(found.group(1))
+    number = int(found.group(1))
+    assert float(found.group(2)) == round(0.12 * (number - 1), 1)  # 120 ms a frame
+    return number
 
 
 def policy_rules():
@@ -77,7 +80,7 @@ def test_a_gif_whose_later_frames_are_explicit_is_flagged_naming_the_frame(
     """The reported animation: frames 1-3 innocent, 4-8 the painting."""
     data = animation([*innocent, *[venus] * 5])
     item = ingest(data, uploader, "party.gif")
-    assert item.details == {"frames": 8}
+    assert item.details["frames"] == 8 and set(item.details) == {"frames", "animation"}
     assert (item.status, item.reason) == (MediaItem.Status.FLAGGED, "explicit_flagged")
     # The worst frame is named: one of the painting's (GIF palettes make their scores differ).
     assert 4 <= named_frame(item.reason_text, of=8) <= 8
@@ -88,6 +91,35 @@ def test_a_gif_whose_later_frames_are_explicit_is_flagged_naming_the_frame(
     assert [f["frame"] for f in analysis.raw["nudenet"]] == list(range(1, 9))
     # A model's guess alone never strikes.
     assert not Strike.objects.exists()
+
+
+def test_the_review_strip_shows_an_animations_flagged_frames_first(
+    client, uploader, moderator, outsider, venus, innocent
+):
+    item = ingest(animation([*innocent, *[venus] * 5]), uploader, "party.gif")
+    found = item.details["animation"]
+    strip = found["strip"]
+    assert [s["frame"] for s in strip if not s["flagged"]] == [1, 2, 3]  # the innocent ones
+    assert strip[0]["flagged"] and strip[0]["frame"] >= 4
+    assert [s["flagged"] for s in strip] == sorted((s["flagged"] for s in strip), reverse=True)
+    assert found["frames_sampled"] == 8 and len(strip) == 8
+    flagged = [s for s in strip if s["flagged"]]
+    assert found["flagged_at_timestamp"] == min(s["timestamp"] for s in flagged)
+    assert found["top_frames"][0]["frame"] >= 4
+    client.force_login(moderator)
+    page = client.get(reverse("uploads:item", args=[item.uuid])).content.decode()
+    assert len(re.findall(r'<button type="button" class="pic thumb-strip"', page)) == 8
+    assert page.index('class="flagged"') < page.index("frame 1, at 0.0 s")
+    picture = client.get(reverse("uploads:frame", args=[item.uuid, strip[0]["frame"]]))
+    assert picture.status_code == 200 and picture["Content-Type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(b"".join(picture.streaming_content))).size[0] <= 320
+    # Nobody else sees its frames; a still picture has none.
+    client.force_login(outsider)
+    assert client.get(reverse("uploads:frame", args=[item.uuid, 4])).status_code == 404
+    still = ingest(encode(innocent[0], quality=90), uploader, "cup.jpg")
+    client.force_login(moderator)
+    assert "animation" not in still.details
+    assert client.get(reverse("uploads:frame", args=[still.uuid, 1])).status_code == 404
 
 
 def test_the_first_frame_alone_would_have_passed(uploader, venus, innocent):
@@ -103,7 +135,7 @@ def test_animated_webp_and_apng_are_sampled_too(uploader, venus, innocent, fmt):
     assert kind.sample(data).total == 4
     item = ingest(data, uploader, f"party.{fmt.lower()}")
     assert item.status == MediaItem.Status.FLAGGED
-    assert "in frame 4 of 4." in item.reason_text
+    assert "in frame 4 of 4, at 0.4 s." in item.reason_text  # after three 120 ms frames
 
 
 def test_a_long_animation_is_sampled_from_first_to_last_frame(uploader, venus, innocent):
@@ -134,7 +166,7 @@ def test_a_bank_picture_in_a_later_frame_blocks_with_a_strike(uploader, photo):
     frames = [photo("coffee").resize(SIZE), photo("rocket").resize(SIZE), camera]
     item = ingest(animation(frames), uploader, "spliced.gif")
     assert (item.status, item.reason) == (MediaItem.Status.FLAGGED, "bank_match")
-    assert item.reason_text.split(" Warning:")[0].endswith("in frame 3 of 3.")
+    assert item.reason_text.split(" Warning:")[0].endswith("in frame 3 of 3, at 0.2 s.")
     assert item.matches["bank"]["frame"] == 3
     assert Strike.objects.filter(item=item).count() == 1
 
@@ -147,7 +179,7 @@ def test_a_still_picture_of_a_rejected_animations_frame_is_a_near_copy(uploader,
     frames = [photo("coffee").resize(SIZE), photo("rocket").resize(SIZE), cat]
     item = ingest(animation(frames), uploader, "cat.gif")
     assert (item.status, item.reason) == (MediaItem.Status.REVIEW, "near_copy_of_rejected")
-    assert item.reason_text.endswith("in frame 3 of 3.")
+    assert item.reason_text.endswith("in frame 3 of 3, at 0.2 s.")
     assert item.duplicate_of == first
 
 
@@ -189,3 +221,6 @@ def test_the_worst_frame_wins_per_category_and_the_strongest_bank_vote():
     assert frame_of(flagged, worst) == 2
     assert name_frame(flagged, worst, total=3).text == "Explicit in frame 2 of 3."
     assert name_frame(flagged, worst, total=1) == flagged  # a still: nothing to name
+    timed = name_frame(flagged, worst, total=3, stamps={1: 0.0, 2: 1.25, 3: 2.5})
+    assert timed.text == "Explicit in frame 2 of 3, at 1.2 s."
+    assert timed.details["timestamp"] == 1.25
