@@ -121,3 +121,12 @@ class EndsWithSession:
 
     async def session_ended(self, event):
         await self.close(code=event.get("code", CLOSE_SIGNED_OUT))
+
+    async def refuse(self, code: int) -> None:
+        """Refuse a connection with a close code the page can act on (4401: sign in again;
+        4403: no permission). Closed before the handshake is accepted, a socket is
+        rejected with an HTTP 403 and the browser reports only 1006 (abnormal closure), so
+        the page could neither say why nor know not to reconnect: the handshake is
+        accepted, nothing is sent, and the socket is closed with the code."""
+        await self.accept()
+        await self.close(code=code)

@@ -6,7 +6,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from accounts.services import may_stay_connected
-from accounts.sessions import CLOSE_REFUSED, EndsWithSession
+from accounts.sessions import CLOSE_REFUSED, CLOSE_SIGNED_OUT, EndsWithSession
 
 from .access import is_moderator
 from .counts import COUNTS_GROUP, counts_snapshot, stats_for
@@ -39,7 +39,8 @@ snapshots = SharedSnapshot()
 
 class ReviewCountsConsumer(EndsWithSession, AsyncJsonWebsocketConsumer):
     """Live queue numbers for open review pages; moderators only, not banned (close code
-    4403). Closes when its session ends (log-out 4401; ban or deactivation 4403)."""
+    4403; signed out 4401). Closes when its session ends (log-out 4401; ban or deactivation
+    4403)."""
 
     user_id = None
     refresh = None
@@ -48,13 +49,16 @@ class ReviewCountsConsumer(EndsWithSession, AsyncJsonWebsocketConsumer):
 
     async def connect(self):
         user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.refuse(CLOSE_SIGNED_OUT)  # the page reloads through the log-in form
+            return
         if not await database_sync_to_async(is_moderator)(user):
-            await self.close(code=CLOSE_REFUSED)
+            await self.refuse(CLOSE_REFUSED)
             return
         await self.join_session_groups(user)
         if not await database_sync_to_async(may_stay_connected)(user, self.scope.get("session")):
             await self.leave_session_groups()
-            await self.close(code=CLOSE_REFUSED)
+            await self.refuse(CLOSE_REFUSED)
             return
         self.user_id = user.pk
         await self.channel_layer.group_add(COUNTS_GROUP, self.channel_name)

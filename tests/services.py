@@ -46,3 +46,12 @@ class PrivateRedis:
         import redis
 
         return redis.Redis.from_url(self.url).llen("celery")
+
+
+async def close_code(comm, within=2.0) -> int:
+    """The code a websocket server closes with, skipping whatever it sent before (what a
+    browser's onclose reads)."""
+    while True:
+        message = await comm.receive_output(timeout=within)
+        if message["type"] == "websocket.close":
+            return message.get("code", 1000)

@@ -15,12 +15,12 @@ class UploadStatusConsumer(EndsWithSession, AsyncJsonWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_SIGNED_OUT)
+            await self.refuse(CLOSE_SIGNED_OUT)
             return
         await self.join_session_groups(user)
         if not await database_sync_to_async(may_stay_connected)(user, self.scope.get("session")):
             await self.leave_session_groups()
-            await self.close(code=CLOSE_REFUSED)
+            await self.refuse(CLOSE_REFUSED)
             return
         self.group = uploader_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)

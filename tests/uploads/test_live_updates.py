@@ -6,6 +6,7 @@ from channels.testing import WebsocketCommunicator
 
 from moderation_site.asgi import application
 from review import pipeline
+from tests.services import close_code
 from uploads.intake import ingest_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,12 +43,13 @@ async def test_another_users_socket_hears_nothing(uploader, outsider, jpeg):
     await comm.disconnect()
 
 
-async def test_anonymous_and_foreign_origin_sockets_are_refused():
+async def test_anonymous_and_foreign_origin_sockets_are_refused(settings):
+    settings.WEBSOCKET_ALLOWED_ORIGINS = ["http://127.0.0.1:8000"]  # our page's origin
     comm = WebsocketCommunicator(
         application, "/ws/uploads/", headers=[(b"origin", b"http://127.0.0.1:8000")]
     )
-    connected, code = await comm.connect()
-    assert not connected
+    connected, _ = await comm.connect()
+    assert connected and await close_code(comm) == 4401  # signed out, said so
     comm = WebsocketCommunicator(
         application, "/ws/uploads/", headers=[(b"origin", b"https://evil.example")]
     )
