@@ -170,6 +170,13 @@ class PostedFile(models.Model):
         max_length=12, blank=True, help_text="The item status last acted on (each once)."
     )
     removed_at = models.DateTimeField(null=True, blank=True)
+    file_deleted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When Slack confirmed the file gone (files.delete)."
+    )
+    removal_attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Tries at deleting the file and the message (chatbot.removals)."
+    )
+    last_removal_at = models.DateTimeField(null=True, blank=True)
     notice_ts = models.CharField(max_length=32, blank=True)
     corrected_at = models.DateTimeField(null=True, blank=True)
 

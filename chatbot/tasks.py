@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from uploads.models import MediaItem
 
-from . import appeals, handling, verdicts
+from . import appeals, handling, removals, verdicts
 from .models import Event
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,13 @@ def requeue_events(older_than_s: int = 120) -> int:
         handle_event.delay(pk)
         count += 1
     return count
+
+
+@shared_task(name="chatbot.retry_removals")
+def retry_removals() -> int:
+    """Beat, every minute: deletes Slack failed for a reason that may pass, tried again
+    with backoff (chatbot.removals)."""
+    return removals.retry_removals()
 
 
 @shared_task(name="chatbot.forget_event_payloads")

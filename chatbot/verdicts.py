@@ -78,7 +78,7 @@ def what_of(posted: PostedFile) -> str:
     return "message" if posted.file_id == PostedFile.TEXT else f"file “{posted.name}”"
 
 
-def _token_for(posted: PostedFile) -> str:
+def token_for(posted: PostedFile) -> str:
     """The bot's own posts with its token; a member's with the admin user token if set."""
     workspace = posted.message.workspace
     if posted.message.user == workspace.bot_user_id or not workspace.has_secret("admin_token"):
@@ -87,17 +87,19 @@ def _token_for(posted: PostedFile) -> str:
 
 
 def remove(posted: PostedFile, *, why: str, actor=None) -> list[str]:
+    now = timezone.now()
     claimed = PostedFile.objects.filter(pk=posted.pk, removed_at__isnull=True).update(
-        removed_at=timezone.now()
+        removed_at=now, removal_attempts=1, last_removal_at=now
     )
     if not claimed:
         return []
     message, workspace, item = posted.message, posted.message.workspace, posted.item
-    token = _token_for(posted)
+    token = token_for(posted)
     done = []
     label = why_removed(item)
     if posted.file_id == PostedFile.TEXT:  # the message's own words: the message goes
         deleted = None
+        PostedFile.objects.filter(pk=posted.pk).update(file_deleted_at=now)  # no file
         text = (
             f"A message was removed from this thread: {label}. If you wrote it and think "
             "this is a mistake, press Appeal and a moderator will look again."
@@ -112,6 +114,7 @@ def remove(posted: PostedFile, *, why: str, actor=None) -> list[str]:
             actor=actor,
             file=posted.file_id,
         )
+        note_file_deleted(posted, deleted)
         done.append(f"files.delete {'ok' if deleted.ok else deleted.error}")
         text = (
             f"A file was removed from this message: {label}. If you posted it and think this "
@@ -144,22 +147,7 @@ def remove(posted: PostedFile, *, why: str, actor=None) -> list[str]:
     if notice.ok:
         PostedFile.objects.filter(pk=posted.pk).update(notice_ts=str(notice.data.get("ts", "")))
     done.append(f"notice {'ok' if notice.ok else notice.error}")
-    if Message.objects.filter(pk=message.pk, deleted_at__isnull=True).update(
-        deleted_at=timezone.now()
-    ):
-        gone = webapi.call(
-            workspace,
-            "chat.delete",
-            token=token,
-            why=why,
-            item=item,
-            actor=actor,
-            channel=message.channel,
-            ts=message.ts,
-        )
-        if not gone.ok and gone.error != "message_not_found":
-            Message.objects.filter(pk=message.pk).update(deleted_at=None)
-        done.append(f"chat.delete {'ok' if gone.ok else gone.error}")
+    done += delete_message(posted, token=token, why=why, actor=actor)
     if deleted is not None and not deleted.ok:
         tell_admins(
             posted,
@@ -169,6 +157,39 @@ def remove(posted: PostedFile, *, why: str, actor=None) -> list[str]:
             why=why,
         )
     return done
+
+
+# Slack's answers that say the file or message is already gone: as good as a delete.
+GONE = {"file_not_found", "file_deleted", "message_not_found"}
+
+
+def note_file_deleted(posted: PostedFile, answer) -> None:
+    if answer.ok or answer.error in GONE:
+        PostedFile.objects.filter(pk=posted.pk).update(file_deleted_at=timezone.now())
+
+
+def delete_message(posted: PostedFile, *, token: str, why: str, actor=None) -> list[str]:
+    """chat.delete of the posting's message, once however many of its files are removed
+    (``Message.deleted_at``, claimed by a conditional update, released on a failure so that
+    a retry, chatbot.removals, may try again)."""
+    message = posted.message
+    if not Message.objects.filter(pk=message.pk, deleted_at__isnull=True).update(
+        deleted_at=timezone.now()
+    ):
+        return []
+    gone = webapi.call(
+        message.workspace,
+        "chat.delete",
+        token=token,
+        why=why,
+        item=posted.item,
+        actor=actor,
+        channel=message.channel,
+        ts=message.ts,
+    )
+    if not gone.ok and gone.error not in GONE:
+        Message.objects.filter(pk=message.pk).update(deleted_at=None)
+    return [f"chat.delete {'ok' if gone.ok else gone.error}"]
 
 
 def tell_author(posted: PostedFile, *, actor=None) -> list[str]:

@@ -220,6 +220,7 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-items": {"task": "uploads.requeue_stuck_items", "schedule": 300.0},
     "release-expired-claims": {"task": "review.release_expired_claims", "schedule": 30.0},
     "requeue-slack-events": {"task": "chatbot.requeue_events", "schedule": 120.0},
+    "retry-slack-removals": {"task": "chatbot.retry_removals", "schedule": 60.0},
     "forget-slack-event-payloads": {
         "task": "chatbot.forget_event_payloads",
         "schedule": 86400.0,
