@@ -20,6 +20,7 @@ from datetime import timedelta
 from django.db.models import F, Q
 from django.utils import timezone
 
+from . import webapi
 from .models import PostedFile
 from .verdicts import REMOVED, delete_message, note_file_deleted, token_for
 
@@ -80,8 +81,6 @@ def retry_removals(now=None) -> int:
 
 def retry_one(posted: PostedFile) -> set[str]:
     """The deletes still missing; Slack's errors of those that failed again."""
-    from . import webapi
-
     token, why, errors = token_for(posted), posted.item.status, set()
     if posted.file_deleted_at is None:
         answer = webapi.call(

@@ -9,6 +9,7 @@ from django.conf import settings
 
 from . import claims, pipeline
 from .classifiers.registry import warm_up
+from .models import Policy
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,6 @@ def warm_classifiers(**kwargs) -> None:
     the first item waits at most for what is left of the loading, not for all of it."""
     if not settings.CLASSIFIERS_WARM_AT_START:
         return
-    from .models import Policy
-
     try:
         names = sorted({n for p in Policy.objects.all() for n in p.provider_names})
     except Exception:  # noqa: BLE001 - no database yet: the first item loads them
