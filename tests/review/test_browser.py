@@ -19,12 +19,17 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import Group
 from django.db import connection, connections
 from django.db.utils import load_backend
+from PIL import Image
 
 from accounts.roles import MODERATOR
+from review import pipeline
 from review.models import Decision, QueueEntry
-from tests.browser import launch, needs_chromium
+from tests.browser import collect_page_errors, launch, log_in, needs_chromium
+from tests.conftest import VENUS
 from tests.review.review_factories import review_item
 from tests.services import free_port
+from tests.videos import encode
+from uploads.intake import ingest_bytes
 from uploads.models import MediaItem
 
 REPO = Path(__file__).resolve().parents[2]
@@ -285,3 +290,59 @@ def test_a_deactivated_moderator_stops_reconnecting_and_is_told(review_server, d
             browser.close()
     dave.refresh_from_db()
     assert not dave.is_active
+
+
+def test_a_videos_strip_is_blurred_until_revealed_and_its_frames_seek_the_player(
+    review_server, django_user_model, uploader, photo
+):
+    """The item page of a flagged clip, in the browser: the strip's flagged frame first and
+    blurred, revealed on a click; the player starts at the flagged moment and a strip
+    frame's "play from" moves it there."""
+    from playwright.sync_api import expect, sync_playwright
+
+    make_moderator(django_user_model, "erin")
+    innocent = [photo(n).resize((320, 240)) for n in ("chelsea", "coffee", "rocket")]
+    venus = Image.open(VENUS).convert("RGB").resize((320, 240))
+    pictures = [venus if 30 <= i < 40 else innocent[(i // 10) % 3] for i in range(80)]
+    clip = encode(pictures, fps=10, container="webm", codec="libvpx-vp9")
+    item = ingest_bytes(clip, name="party.webm", source="web", uploader=uploader)
+    pipeline.analyse_item(item.pk)
+    item.refresh_from_db()
+    found = item.details["video"]
+    assert item.status == MediaItem.Status.FLAGGED and found["flagged_at_timestamp"] == 3.0
+
+    with sync_playwright() as p:
+        browser = launch(p)
+        try:
+            page = browser.new_context().new_page()
+            errors = collect_page_errors(page)
+            log_in(page, review_server, "erin", next_url=f"/uploads/items/{item.uuid}/")
+            strip = page.locator(".video-strip li")
+            expect(strip).to_have_count(len(found["strip"]))
+            first = strip.first
+            expect(first).to_have_class("flagged")
+            picture = first.locator("button.pic")
+            blur = "getComputedStyle(document.querySelector('.video-strip button.pic img')).filter"
+            assert "blur" in page.evaluate(blur)
+            expect(picture).to_have_attribute("aria-pressed", "false")
+            picture.click()
+            expect(picture).to_have_attribute("aria-pressed", "true")
+            page.wait_for_function(f"{blur} === 'none'", timeout=3000)
+            # The player, loaded, starts at the first flagged moment, and stays blurred.
+            player = "document.querySelector('.video-player video')"
+            page.wait_for_function(f"{player}.readyState >= 1", timeout=10_000)
+            page.wait_for_function(f"Math.abs({player}.currentTime - 3.0) < 0.2", timeout=5000)
+            assert "blur" in page.evaluate(f"getComputedStyle({player}).filter")
+            # A strip frame's "play from" moves the player to its moment.
+            other = next(f for f in found["strip"] if not f["flagged"] and f["timestamp"] > 4)
+            page.click(f"a[data-seek='{other['timestamp']}']")
+            page.wait_for_function(
+                f"Math.abs({player}.currentTime - {other['timestamp']}) < 0.2", timeout=5000
+            )
+            reveal = page.locator("button.reveal-video")
+            reveal.click()
+            expect(reveal).to_have_attribute("aria-pressed", "true")
+            page.wait_for_function(f"getComputedStyle({player}).filter === 'none'", timeout=3000)
+            assert errors == []
+        finally:
+            browser.close()
