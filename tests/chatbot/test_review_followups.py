@@ -108,21 +108,14 @@ def test_approving_a_passed_item_says_nothing(post, fake_slack, jpeg):
 
 
 def press_appeal(client, item, user=MEMBER, capture=None):
+    """The Appeal button, pressed without a trigger: the appeal opens at once."""
     payload = {
         "type": "block_actions",
-        "team": {"id": TEAM},
         "user": {"id": user},
         "channel": {"id": CHANNEL},
         "actions": [{"action_id": "appeal", "value": str(item.uuid), "type": "button"}],
     }
-    body = urlencode({"payload": json.dumps(payload)}).encode()
-    with capture(execute=True):
-        return client.post(
-            reverse("chatbot:interactions"),
-            data=body,
-            content_type="application/x-www-form-urlencoded",
-            headers=sign(body),
-        )
+    return interact(client, payload, capture)
 
 
 def test_an_appeal_goes_to_the_queue_and_its_decision_is_posted_back_to_the_author(
