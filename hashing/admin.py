@@ -17,8 +17,9 @@ from moderation_site.admin import ReadOnlyAdmin
 from uploads.admin import MediaItemAdmin
 
 from . import services
-from .forms import AddToBankForm, HashListForm, ReferenceImagesForm
+from .forms import AddToBankForm, HashListForm, KnownMessagesForm, ReferenceImagesForm
 from .models import Bank, BankChange, BankContent, BankEntry, Fingerprint
+from .text import add_texts
 
 
 @admin.register(Fingerprint)
@@ -63,6 +64,7 @@ class BankAdmin(admin.ModelAdmin):
             return "Save the bank first, then add pictures or import a hash list."
         links = [
             (reverse("admin:hashing_bank_add_images", args=[obj.pk]), "Upload reference images"),
+            (reverse("admin:hashing_bank_add_texts", args=[obj.pk]), "Add known bad messages"),
             (reverse("admin:hashing_bank_import", args=[obj.pk]), "Import CSV"),
             (reverse("admin:hashing_bank_export", args=[obj.pk]), "Export CSV"),
             (
@@ -93,6 +95,7 @@ class BankAdmin(admin.ModelAdmin):
                 wrap(self.add_images_view),
                 name="hashing_bank_add_images",
             ),
+            path("<int:bank_id>/texts/", wrap(self.add_texts_view), name="hashing_bank_add_texts"),
             path("<int:bank_id>/import/", wrap(self.import_view), name="hashing_bank_import"),
             path("<int:bank_id>/export/", wrap(self.export_view), name="hashing_bank_export"),
             *super().get_urls(),
@@ -145,6 +148,25 @@ class BankAdmin(admin.ModelAdmin):
                 return self._back(bank)
         return self._render(
             request, bank, "add_images.html", f"Upload reference images to {bank.name}", form
+        )
+
+    def add_texts_view(self, request, bank_id):
+        bank = self._bank_for(request, bank_id)
+        form = KnownMessagesForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                added = add_texts(bank, form.cleaned_data["messages"], actor=request.user)
+            except services.BankError as exc:
+                form.add_error("messages", str(exc))
+            else:
+                new = sum(1 for _, created in added if created)
+                text = f"Added {new} known bad message(s) to “{bank.name}”."
+                if new < len(added):
+                    text += f" {len(added) - new} were in the bank already."
+                self.message_user(request, text, messages.SUCCESS)
+                return self._back(bank)
+        return self._render(
+            request, bank, "add_texts.html", f"Add known bad messages to {bank.name}", form
         )
 
     def import_view(self, request, bank_id):

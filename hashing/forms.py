@@ -3,6 +3,7 @@ from django.conf import settings
 
 from .models import Bank
 from .services import MAX_SAMPLES
+from .textnorm import normalise
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -39,6 +40,36 @@ class ReferenceImagesForm(forms.Form):
                 "use the import_bank command with a hash list for more."
             )
         return images
+
+
+class KnownMessagesForm(forms.Form):
+    """Known bad messages, one per line (a scam, a harassment copypasta)."""
+
+    MAX_MESSAGES = 500
+
+    messages = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 12, "cols": 80}),
+        max_length=200_000,
+        help_text="One message per line. Each is normalised (confusables, leetspeak, "
+        "spacing, repeated letters) and hashed (text_exact, text_minhash), so its variants "
+        "match too; the text is kept as the content's note.",
+    )
+
+    def clean_messages(self):
+        lines = [line.strip() for line in self.cleaned_data["messages"].splitlines()]
+        texts = list(dict.fromkeys(line for line in lines if line))
+        if not texts:
+            raise forms.ValidationError("Give at least one message.")
+        if len(texts) > self.MAX_MESSAGES:
+            raise forms.ValidationError(
+                f"At most {self.MAX_MESSAGES} messages at once (this has {len(texts)})."
+            )
+        empty = [t for t in texts if not normalise(t)]
+        if empty:
+            raise forms.ValidationError(
+                f"These have no letters or digits to match: {', '.join(empty[:5])}."
+            )
+        return texts
 
 
 class HashListForm(forms.Form):

@@ -2,10 +2,11 @@
 bad messages and repeated spam through the one pipeline."""
 
 import pytest
+from django.urls import reverse
 
 from hashing import matcher, services
 from hashing.algorithms import algorithms_for, fingerprint
-from hashing.models import Bank
+from hashing.models import Bank, BankChange, BankContent
 from hashing.text import EXACT, MINHASH, add_texts, minhash
 from hashing.textnorm import normalise
 from review.models import Category
@@ -86,3 +87,29 @@ def test_a_repeat_of_rejected_spam_goes_to_a_person(policy, take, moderator):
     MediaItem.objects.filter(pk=first.pk).update(status=MediaItem.Status.REJECTED)
     again = take(SPAM.replace("for the", "for all the"))  # 7 bits away
     assert (again.status, again.reason) == ("review", "near_copy_of_rejected"), again.matches
+
+
+@pytest.mark.django_db
+def test_an_admin_adds_known_bad_messages_to_a_bank_and_their_variants_are_blocked(
+    client, admin_user, policy, take
+):
+    bank = services.create_bank("known scams", kind=Bank.Kind.BLOCK)
+    client.force_login(admin_user)
+    url = reverse("admin:hashing_bank_add_texts", args=[bank.pk])
+    assert client.get(url).status_code == 200
+    page = client.get(reverse("admin:hashing_bank_change", args=[bank.pk])).content.decode()
+    assert "Add known bad messages" in page
+    refused = client.post(url, {"messages": "  \n \n"})
+    assert refused.status_code == 200 and "This field is required" in refused.content.decode()
+    punctuation = client.post(url, {"messages": f"{SPAM}\n!!! ???"})
+    assert "no letters or digits" in punctuation.content.decode()
+    assert not BankContent.objects.filter(bank=bank).exists()  # nothing half-added
+    sent = client.post(url, {"messages": f"{SPAM}\n{SPAM}\nsend me your password now"})
+    assert sent.status_code == 302
+    assert BankContent.objects.filter(bank=bank).count() == 2
+    added = BankChange.objects.filter(bank=bank, content__isnull=False)
+    assert added.count() == 2 and set(added.values_list("actor", flat=True)) == {admin_user.pk}
+    again = client.post(url, {"messages": SPAM}, follow=True)
+    assert "1 were in the bank already" in again.content.decode()
+    leet = take("EARN M0NEY F4ST fr0m h0me!!! v!sit our s1te for the details today")
+    assert (leet.status, leet.reason) == ("flagged", "bank_match")
