@@ -16,7 +16,7 @@ from accounts.models import Author
 from accounts.services import author_for_external
 from uploads.intake import Submission, take
 from uploads.kinds import kind_for
-from uploads.text import text_submission
+from uploads.text import max_chars, max_context, text_submission
 from uploads.urlfetch import FetchRefused, fetch_url
 from uploads.validation import RefusedUpload
 
@@ -204,6 +204,43 @@ def _is_video(file: dict) -> bool:
     return mime.startswith("video/") or str(file.get("filetype") or "").lower() in VIDEO_TYPES
 
 
+def thread_context(workspace: Workspace, message: Message) -> list[dict]:
+    """A reply's earlier messages in its thread, oldest first, at most the text kind's
+    ``max_context`` (20), for the text classifier ("you too" under an insult): Slack's
+    ``conversations.replies`` with the bot token (``channels:history``/``groups:history``).
+    Empty for a message that starts no thread's reply, or when Slack does not answer (the
+    text is then judged alone; the audit has the failure)."""
+    parent = message.thread_ts
+    if not parent or parent == message.ts:
+        return []
+    answer = webapi.call(
+        workspace,
+        "conversations.replies",
+        why="thread context",
+        channel=message.channel,
+        ts=parent,
+        limit=max_context() + 1,
+    )
+    if not answer.ok:
+        return []
+    earlier = []
+    for reply in answer.data.get("messages") or []:
+        if not isinstance(reply, dict) or reply.get("ts") == message.ts:
+            continue
+        words = reply.get("text")
+        if not isinstance(words, str) or not words.strip() or _after(reply, message.ts):
+            continue
+        earlier.append({"text": words[: max_chars()], "author": str(reply.get("user") or "")[:255]})
+    return earlier[-max_context() :]
+
+
+def _after(reply: dict, ts: str) -> bool:
+    try:
+        return float(reply.get("ts") or 0) > float(ts)
+    except ValueError:
+        return True
+
+
 def _is_video_data(data: bytes) -> bool:
     try:
         return kind_for(data).name == "video"
@@ -224,9 +261,10 @@ def take_text(workspace: Workspace, message: Message, text: str) -> str:
         "user": message.user,
         "link": message.permalink,
     }
+    context = thread_context(workspace, message)
     with transaction.atomic():
         result = take(
-            [text_submission(text, name="message text")],
+            [text_submission(text, context, name="message text")],
             source="slack",
             author=message.author,
             source_ref=ref,

@@ -64,18 +64,23 @@ class FakeSlack(http.server.ThreadingHTTPServer):
         return f"{self.origin}/api/"
 
     def post_message(
-        self, channel: str, user: str, files: list[dict] | None = None, thread_ts: str = ""
+        self,
+        channel: str,
+        user: str,
+        files: list[dict] | None = None,
+        thread_ts: str = "",
+        text: str = "look",
     ) -> dict:
         """A message as a member posts it; the event the Events API would send for it."""
         ts = self.next_ts()
-        self.messages[(channel, ts)] = {"user": user, "thread_ts": thread_ts}
+        self.messages[(channel, ts)] = {"user": user, "thread_ts": thread_ts, "text": text}
         event = {
             "type": "message",
             "channel": channel,
             "channel_type": "channel",
             "user": user,
             "ts": ts,
-            "text": "look",
+            "text": text,
         }
         if thread_ts:
             event["thread_ts"] = thread_ts
@@ -263,6 +268,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return {"ok": False, "error": "cant_delete_file"}
         file["deleted"] = True
         return {"ok": True}
+
+    def m_conversations_replies(self, params, user, is_admin):
+        """A thread: its parent and replies, oldest first (deleted ones are gone)."""
+        channel, parent = params.get("channel", ""), params.get("ts", "")
+        if (channel, parent) not in self.server.messages:
+            return {"ok": False, "error": "thread_not_found"}
+        thread = [
+            {"ts": ts, "user": m["user"], "text": m.get("text", "")}
+            for (c, ts), m in sorted(self.server.messages.items())
+            if c == channel
+            and (ts == parent or m.get("thread_ts") == parent)
+            and not m.get("deleted")
+        ]
+        return {"ok": True, "messages": thread[: int(params.get("limit") or 1000)]}
 
     def m_views_open(self, params, user, is_admin):
         """A modal: its trigger lasts 3 s after the press ("expired…" ids play a late one)."""

@@ -20,10 +20,9 @@ SCAM = "Earn money fast from home, visit our site for the details today"
 def say(client, fake_slack, workspace, django_capture_on_commit_callbacks):
     """A member posts a message with these words (and files, if any)."""
 
-    def send(text, *files):
+    def send(text, *files, thread_ts=""):
         shared = [fake_slack.add_file(data, user=MEMBER, **options) for data, options in files]
-        event = fake_slack.post_message(CHANNEL, MEMBER, shared)
-        event["text"] = text
+        event = fake_slack.post_message(CHANNEL, MEMBER, shared, thread_ts=thread_ts, text=text)
         with django_capture_on_commit_callbacks(execute=True):
             assert deliver(client, envelope(event)).status_code == 200
         return event
@@ -103,3 +102,21 @@ def test_a_workspace_that_does_not_check_videos_leaves_them_alone(say, fake_slac
     workspace.save()
     say("look", (clip, {"name": "door.mp4", "mimetype": "video/mp4"}))
     assert MediaItem.objects.get().kind == "video"
+
+
+def test_a_reply_is_judged_with_the_messages_above_it_in_its_thread(say, fake_slack, workspace):
+    workspace.check_text = True
+    workspace.save()
+    insult = fake_slack.post_message(CHANNEL, "U0OTHER", text="shut up you stupid worthless idiot")
+    say("you too", thread_ts=insult["ts"])
+    reply = MediaItem.objects.get()
+    assert reply.status == "review", reply.reason_text  # "you too" returns the insult
+    (call,) = fake_slack.called("conversations.replies")
+    assert (call.params["channel"], call.params["ts"]) == (CHANNEL, insult["ts"])
+    analysis = reply.analyses.get()
+    assert analysis.raw["textmodel"]["context"]["insult"] > 0.5
+    # The same words outside any thread pass: the context made the difference.
+    say("you too")
+    alone = MediaItem.objects.exclude(pk=reply.pk).get()
+    assert alone.status == "passed"
+    assert len(fake_slack.called("conversations.replies")) == 1  # no thread, no call
