@@ -15,9 +15,12 @@ frame, whatever the frame rates. Frame PDQ is computed during the decode pass
 
 The pHash voter hashes the frames at 10/30/50/70/90 % of the clip with imagehash's phash
 (the image voter's function) and votes when at least 3 of the 5 are within its threshold of
-some frame hash of the reference: cheap, and it sees letterbox and large-logo changes that
-move PDQ. Each reference frame hash is one bank entry (algorithm "vpdq" or "vphash"), so the
-bank matcher's index, journal and enable/disable work for video as for pictures.
+some frame hash of the reference: a cheap second signal for whole re-encoded copies. It was
+expected to see letterbox and large-logo changes that move PDQ; measured on the fixture
+clips (bench/video_copies.py), neither voter catches a letterboxed, logo-marked, cropped or
+mirrored copy, and pHash misses trimmed ones that vPDQ catches. Each reference frame hash is
+one bank entry (algorithm "vpdq" or "vphash"), so the bank matcher's index, journal and
+enable/disable work for video as for pictures.
 
 The quorum is the images' rule (hashing.matcher): the policy's quorum (4) capped at the
 weight of the voters able to vote. vPDQ weighs 4, so it blocks alone, as HMA uses it; the
