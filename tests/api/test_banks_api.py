@@ -490,7 +490,7 @@ def test_a_known_bad_message_is_banked_and_its_variants_are_blocked(
     assert {m["external_id"] for m in leet["bank_matches"]} == {"scam-1"}
     again = api.post(url("bank-contents", bank), add, format="json")
     assert again.status_code == 200 and not again.json()["created"]
-    for bad in ("", "   ", "!!! ... ???"):
+    for bad in ("", "   ", "!!! ... ???", "x" * 10_001, ["a list"], {"an": "object"}):
         refused = api.post(url("bank-contents", bank), {"text": bad}, format="json")
         assert refused.status_code == 400, (bad, refused.content)
         assert "text" in refused.json()["fields"]

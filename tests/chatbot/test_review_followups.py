@@ -269,3 +269,20 @@ def test_a_late_press_opens_the_appeal_without_words(
     assert fake_slack.views == []
     assert Appeal.objects.get().why == ""
     assert QueueEntry.objects.get(item=item).purpose == "appeal"
+
+
+def test_a_hostile_or_broken_appeal_submission_opens_nothing(
+    client, post, fake_slack, venus_bytes, django_capture_on_commit_callbacks
+):
+    post(venus_bytes)
+    for view in (
+        {"callback_id": "appeal", "private_metadata": "not json"},
+        {"callback_id": "appeal", "private_metadata": "[1, 2]"},
+        {"callback_id": "appeal", "private_metadata": '{"item": "../../etc"}'},
+        {"callback_id": "other", "private_metadata": "{}"},
+        "not a view",
+    ):
+        payload = {"type": "view_submission", "user": {"id": MEMBER}, "view": view}
+        answer = interact(client, payload, django_capture_on_commit_callbacks)
+        assert answer.status_code == 200
+    assert not Appeal.objects.exists()
