@@ -81,9 +81,10 @@ class ClientRateThrottle(SimpleRateThrottle):
         ttl = int(self.duration * 2) + 1
         redis = self._redis()
         if redis is not None:
+            key = self.cache.make_and_validate_key(current)
             pipe = redis.pipeline(transaction=False)
-            pipe.incr(self.cache.make_and_validate_key(current))
-            pipe.expire(self.cache.make_and_validate_key(current), ttl)
+            pipe.incr(key)
+            pipe.expire(key, ttl)
             pipe.get(self.cache.make_and_validate_key(previous))
             counted, _, before = pipe.execute()
             return int(counted), int(before or 0)

@@ -192,9 +192,9 @@ def bump_version() -> None:
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from tests.services import free_port  # the tests' own (bench/ runs from the repository)
+
+    return free_port()
 
 
 class Server:

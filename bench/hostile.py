@@ -258,9 +258,9 @@ def wait_idle(pids: list[int], quiet: float = 0.6, most: float = 120.0) -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from tests.services import free_port  # the tests' own (bench/ runs from the repository)
+
+    return free_port()
 
 
 def environment(tmp: Path, port: int, max_body: int, redis: str | None) -> dict:

@@ -53,9 +53,9 @@ def _p(values, q) -> float:
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from tests.services import free_port  # the tests' own (bench/ runs from the repository)
+
+    return free_port()
 
 
 def _wait_port(port: int, log: str) -> None:

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import Author
 from accounts.services import author_for_external
-from uploads.intake import Submission, take
+from uploads.intake import IntakeResult, Submission, take
 from uploads.kinds import kind_for
 from uploads.text import max_chars, max_context, text_submission
 from uploads.urlfetch import FetchRefused, fetch_url
@@ -162,29 +162,12 @@ def take_file(workspace: Workspace, message: Message, file: dict) -> str:
         )
         return f"{exc.code}: {exc.message}"
     name = str(file.get("name") or file.get("title") or file_id)[:255]
-    ref = {
-        "team": workspace.team_id,
-        "channel": message.channel,
-        "ts": message.ts,
-        "file": file_id,
-        "user": message.user,
-        "link": message.permalink,
-    }
     if not workspace.check_video and _is_video_data(fetched.data):
         return "a video: this workspace does not check videos"  # named otherwise by Slack
-    with transaction.atomic():  # the analysis starts once the file's row exists too
-        result = take(
-            [Submission(name=name, data=fetched.data)],
-            source="slack",
-            author=message.author,
-            source_ref=ref,
-        )
-        for item in result.accepted:
-            PostedFile.objects.create(message=message, item=item, file_id=file_id, name=name)
-    if result.accepted:
-        return f"item {result.accepted[0].uuid}"
-    refusal = result.refused[0]
-    if result.banned and workspace.admin_channel:
+    result = _take_posting(
+        workspace, message, Submission(name=name, data=fetched.data), file_id, file=file_id
+    )
+    if not result.accepted and result.banned and workspace.admin_channel:
         # The intake takes nothing from a banned author, so the file is not checked: the
         # admins are told (the bot cannot stop a member posting; Slack's admins can).
         webapi.call(
@@ -195,6 +178,35 @@ def take_file(workspace: Workspace, message: Message, file: dict) -> str:
             text=f"<@{message.user}>, banned here, posted a file in <#{message.channel}>; it "
             "was not checked. Remove it or deactivate the member in Slack.",
         )
+    return _said(result)
+
+
+def _take_posting(workspace, message, submission, file_id: str, **ref) -> IntakeResult:
+    """One posting of a message (a file, or its text) taken by the one intake as an item
+    of its author, with its PostedFile row in the same transaction (the analysis starts
+    once that row exists too)."""
+    source_ref = {
+        "team": workspace.team_id,
+        "channel": message.channel,
+        "ts": message.ts,
+        **ref,
+        "user": message.user,
+        "link": message.permalink,
+    }
+    with transaction.atomic():
+        result = take([submission], source="slack", author=message.author, source_ref=source_ref)
+        for item in result.accepted:
+            PostedFile.objects.create(
+                message=message, item=item, file_id=file_id, name=submission.name
+            )
+    return result
+
+
+def _said(result: IntakeResult) -> str:
+    """What the intake did, for the event's note."""
+    if result.accepted:
+        return f"item {result.accepted[0].uuid}"
+    refusal = result.refused[0]
     return f"{refusal.code}: {refusal.detail}"
 
 
@@ -254,26 +266,6 @@ def take_text(workspace: Workspace, message: Message, text: str) -> str:
     flagged one is removed like a file (chatbot.verdicts)."""
     if PostedFile.objects.filter(message=message, file_id=PostedFile.TEXT).exists():
         return "already taken"
-    ref = {
-        "team": workspace.team_id,
-        "channel": message.channel,
-        "ts": message.ts,
-        "user": message.user,
-        "link": message.permalink,
-    }
     context = thread_context(workspace, message)
-    with transaction.atomic():
-        result = take(
-            [text_submission(text, context, name="message text")],
-            source="slack",
-            author=message.author,
-            source_ref=ref,
-        )
-        for item in result.accepted:
-            PostedFile.objects.create(
-                message=message, item=item, file_id=PostedFile.TEXT, name="message text"
-            )
-    if result.accepted:
-        return f"item {result.accepted[0].uuid}"
-    refusal = result.refused[0]
-    return f"{refusal.code}: {refusal.detail}"
+    submission = text_submission(text, context, name="message text")
+    return _said(_take_posting(workspace, message, submission, PostedFile.TEXT))

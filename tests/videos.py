@@ -25,9 +25,10 @@ def encode(
     container: str = "mp4",
     codec: str = "libx264",
     rotation: int | None = None,
+    crf: int | None = None,
 ) -> bytes:
     """Pictures (PIL images or RGB arrays, all one size) as a clip: at `fps`, or at
-    `times` (seconds: a variable frame rate)."""
+    `times` (seconds: a variable frame rate); `crf`: x264's quality (its default, 23)."""
     pictures = [np.asarray(p.convert("RGB") if isinstance(p, Image.Image) else p) for p in pictures]
     height, width = pictures[0].shape[:2]
     out = io.BytesIO()
@@ -35,8 +36,10 @@ def encode(
     stream = target.add_stream(codec, rate=Fraction(fps).limit_denominator(1000))
     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
     stream.time_base = Fraction(1, 1000)
+    if crf is not None:
+        stream.options = {"crf": str(crf)}
     if times is not None:
-        stream.options = {"bframes": "0"}  # no reordering of irregular timestamps
+        stream.options = {**stream.options, "bframes": "0"}  # no reordering of irregular times
         stream.codec_context.time_base = Fraction(1, 1000)
     if rotation is not None:
         stream.set_display_rotation(rotation)
