@@ -11,7 +11,9 @@ Redis for the throttle when REDIS_URL is set) and asked over keep-alive HTTP/1.1
 API key, one request at a time:
 
 - ``GET lookup?algorithm=pdq&hash=`` and ``POST lookup {"hashes": five}``: latency
-  percentiles, beside the same lookups in-process (``hashing.matcher.lookup``) in this run.
+  percentiles, beside the same lookups in-process (``hashing.matcher.lookup``) in this run,
+  and on a third server whose application is Django's own ASGI handler (its middleware in
+  async mode, as before ``moderation_site.asgi.SyncChainHandler``; ``--no-stock`` skips it).
 - Ingest: ``POST banks/{id}/import`` (CSV body, and with ``?progress=true``) against
   ``hashing.services.import_hash_list`` called in-process in the same run, and ``POST
   banks/{id}/contents`` one content at a time.
@@ -32,6 +34,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -197,8 +200,26 @@ def _free_port() -> int:
     return free_port()
 
 
+# The server as it was before moderation_site.asgi.SyncChainHandler: Django's own ASGI
+# handler, its middleware in async mode (the same settings, HTTP only).
+STOCK_HANDLER = """
+import django
+from django.core.handlers.asgi import ASGIHandler
+
+django.setup(set_prefix=False)
+application = ASGIHandler()
+"""
+
+
+def stock_env(env: dict) -> dict:
+    """`env` with a module on the path whose `application` is Django's own ASGI handler."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-stock-"))
+    (folder / "stock_handler.py").write_text(STOCK_HANDLER)
+    return {**env, "PYTHONPATH": os.pathsep.join([str(folder), env.get("PYTHONPATH", "")])}
+
+
 class Server:
-    def __init__(self, env: dict):
+    def __init__(self, env: dict, app: str | None = None):
         self.port = _free_port()
         self.log = open(f"/tmp/bench-api-{self.port}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -210,6 +231,7 @@ class Server:
                 "127.0.0.1",
                 "-p",
                 str(self.port),
+                *([app] if app else []),
             ],
             cwd=ROOT,
             env=env,
@@ -479,7 +501,9 @@ def _row(label, values, aim=None) -> str:
     )
 
 
-def report(args, filled, build_s, http, inproc, after, fresh, ingested, loads, default) -> None:
+def report(
+    args, filled, build_s, http, inproc, after, fresh, ingested, loads, default, before=None
+) -> None:
     redis = "Redis" if os.environ.get("REDIS_URL") else "in-process"
     seconds = filled["seconds"]
     copied = "filled by an earlier run" if seconds != seconds else f"COPY {seconds:.1f} s"
@@ -514,6 +538,13 @@ def report(args, filled, build_s, http, inproc, after, fresh, ingested, loads, d
         print(_row("POST lookup, five hashes (HTTP, no pool)", default["five"]))
     print(_row("GET a path that does not exist (HTTP): the floor", http["floors"]["404"]))
     print(_row("GET me (HTTP): key + throttle", http["floors"]["me"]))
+    if before:
+        print(_row("GET lookup, one PDQ hash (HTTP, Django's ASGI handler)", before["one"]))
+        print(_row("POST lookup, five hashes (HTTP, Django's ASGI handler)", before["five"]))
+        print(
+            _row("GET a path that does not exist (HTTP, Django's handler)", before["floors"]["404"])
+        )
+        print(_row("GET me (HTTP, Django's ASGI handler)", before["floors"]["me"]))
     if inproc:
         django = inproc["django"]
         print(_row("GET lookup, one PDQ hash (Django test client)", django["one"]))
@@ -528,6 +559,13 @@ def report(args, filled, build_s, http, inproc, after, fresh, ingested, loads, d
         f"Planted PDQ queries found: {http['found']} of {len(http['one'])}; planted pictures "
         f"blocked: {http['blocked']} of {len(http['five'])}."
     )
+    if before:
+        print(
+            "Django's own ASGI handler (middleware in async mode) / as shipped (one sync "
+            f"chain), p50: one PDQ {_p(before['one'], 50) / _p(http['one'], 50):.2f}x, five "
+            f"{_p(before['five'], 50) / _p(http['five'], 50):.2f}x, the floor "
+            f"{_p(before['floors']['404'], 50) / _p(http['floors']['404'], 50):.2f}x."
+        )
     if default:
         print(
             f"No pool / as shipped, p50: one PDQ "
@@ -592,6 +630,9 @@ def main(argv=None) -> int:
     parser.add_argument("--adds", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-in-process", action="store_true")
+    parser.add_argument(
+        "--no-stock", action="store_true", help="skip the server with Django's own ASGI handler"
+    )
     parser.add_argument("--keep", action="store_true", help="reuse banks an earlier run filled")
     parser.add_argument(
         "--no-default", action="store_true", help="skip the server without a connection pool"
@@ -648,17 +689,25 @@ def main(argv=None) -> int:
         inproc = in_process_lookups(pdqs, fives, key)
     servers = [Server(env), Server(env)]
     plain = None if args.no_default else Server({**env, "DATABASE_POOL": "false"})
+    stock = None if args.no_stock else Server(stock_env(env), "stock_handler:application")
     try:
         print("... warming the servers", file=sys.stderr, flush=True)
         builds = []
         for server in [*servers, plain] if plain else servers:
             _, _, ms = server.request("GET", f"/api/v1/lookup?algorithm=pdq&hash={pdqs[0]}", key)
             builds.append(ms / 1000)
+        if stock:
+            stock.request("GET", f"/api/v1/lookup?algorithm=pdq&hash={pdqs[0]}", key)
         print("... lookups", file=sys.stderr, flush=True)
         http = http_lookups(servers[0], key, pdqs, fives)
         http["floors"] = floors(servers[0], key, args.queries // 2)
         loads.append(os.getloadavg()[0])
-        default = None
+        default = before = None
+        if stock:  # right after the shipped server's, on the same machine's moment
+            before = http_lookups(stock, key, pdqs, fives)
+            before["floors"] = floors(stock, key, args.queries // 2)
+            stock.stop()
+            stock = None
         if plain:
             default = http_lookups(plain, key, pdqs, fives)
             plain.stop()
@@ -669,12 +718,15 @@ def main(argv=None) -> int:
         ingested = ingest(servers, key, args.ingest, args.adds, rng)
         after = http_lookups(servers[0], key, pdqs[: args.queries // 2], fives[: args.queries // 2])
     finally:
-        for server in [*servers, plain] if plain else servers:
-            server.stop()
+        for server in [*servers, plain, stock]:
+            if server is not None and server.proc.poll() is None:
+                server.stop()
     loads.append(os.getloadavg()[0])
     buf = io.StringIO()
     with redirect_stdout(buf):
-        report(args, filled, max(builds), http, inproc, after, fresh, ingested, loads, default)
+        report(
+            args, filled, max(builds), http, inproc, after, fresh, ingested, loads, default, before
+        )
     print(buf.getvalue(), end="")
     if args.save:
         out = ROOT / "bench" / "results" / "api_lookup.md"

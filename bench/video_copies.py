@@ -169,7 +169,7 @@ def main():
     }
 
     def ask(data: bytes) -> dict:
-        fp = fingerprint(decode_video(data), "video", False)
+        fp = fingerprint(decode_video(data), "video", rules.mirror_aware)
         both = vote_video(fp, rules)
         row = {name: vote_video(fp, r)["blocked"] for name, r in alone.items()}
         return {**row, "blocked": both["blocked"], "share": both["query_match"], "bank": both}

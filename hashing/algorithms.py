@@ -396,7 +396,9 @@ def fingerprint(subject, media_kind: str = "image", mirrored: bool = True) -> di
     """Every algorithm of the kind (and their mirrored variants) from one shared source.
 
     Returns {name: int, ..., "quality": {name: int}, "mirror": {name: int}} ("mirror" only
-    when asked for and the kind has mirrors; "quality" for algorithms that rate themselves).
+    when asked for and the kind has mirrors; "quality" for algorithms that rate themselves),
+    and for a video whose frames had black bars "uncut": the hashes of its frames whole
+    (uploads.video: the bars are cut before hashing, and a copy matches by either reading).
     """
     source = make_source(media_kind, subject)
     algorithms = algorithms_for(media_kind)
@@ -412,6 +414,10 @@ def fingerprint(subject, media_kind: str = "image", mirrored: bool = True) -> di
     if mirrored and mirror_of is not None:
         flipped = mirror_of()
         result["mirror"] = {a.name: a.signal(flipped).value for a in algorithms if a.mirrorable}
+    uncut_of = getattr(source, "uncut", None)  # a video whose frames had black bars
+    whole = uncut_of() if uncut_of is not None else None
+    if whole is not None:
+        result["uncut"] = {a.name: a.signal(whole).value for a in algorithms}
     return result
 
 

@@ -104,7 +104,7 @@ def _analyse(item_id: int, request_id: str) -> Analysis | None:
         fps = [None] * len(frames.frames)
         whole = frames.signature is not None  # a video: one fingerprint of the whole pass
         if "fingerprint" in kind.stages and whole:
-            fps[0] = fingerprint(frames.signature, item.kind, False)
+            fps[0] = fingerprint(frames.signature, item.kind, policy.mirror_aware)
         elif "fingerprint" in kind.stages:
             fps = [fingerprint(f.subject, item.kind, policy.mirror_aware) for f in frames.frames]
         timings["decode_hash"] = _ms(t)

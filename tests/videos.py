@@ -65,11 +65,14 @@ def transform(
     container: str = "mp4",
     codec: str = "libx264",
     crf: int = 30,
+    change=None,
 ) -> bytes:
     """The clip re-encoded: resized to `width`, at another frame rate (frames dropped or
-    repeated by timestamp), cut to [start, end)."""
+    repeated by timestamp), cut to [start, end), each picture passed through `change`
+    (an RGB array in, one out: ``letterbox``, ``mirror``)."""
     source = av.open(io.BytesIO(data))
     stream = source.streams.video[0]
+    source_rate = float(stream.average_rate or 30)  # read before close: freed after it
     pictures = []
     for frame in source.decode(stream):
         if frame.time < start:
@@ -78,7 +81,8 @@ def transform(
             break
         w = width or frame.width
         h = round(frame.height * w / frame.width / 2) * 2
-        pictures.append((frame.time - start, frame.to_ndarray(format="rgb24", width=w, height=h)))
+        picture = frame.to_ndarray(format="rgb24", width=w, height=h)
+        pictures.append((frame.time - start, change(picture) if change else picture))
     source.close()
     if fps is not None:
         count = int(pictures[-1][0] * fps) + 1
@@ -89,7 +93,7 @@ def transform(
             chosen.append(pictures[at][1])
         frames, rate = chosen, fps
     else:
-        frames, rate = [p for _, p in pictures], float(stream.average_rate or 30)
+        frames, rate = [p for _, p in pictures], source_rate
     out = io.BytesIO()
     target = av.open(out, "w", format=container)
     enc = target.add_stream(codec, rate=Fraction(rate).limit_denominator(1000))
@@ -105,3 +109,18 @@ def transform(
         target.mux(packet)
     target.close()
     return out.getvalue()
+
+
+def letterbox(picture: np.ndarray, widen: float = 1.5) -> np.ndarray:
+    """The picture in the middle of a 16:9 frame `widen` times as wide, black around it."""
+    h, w = picture.shape[:2]
+    width = int(w * widen) // 2 * 2
+    height = max(h, int(width * 9 / 16)) // 2 * 2
+    out = np.zeros((height, width, 3), np.uint8)
+    top, left = (height - h) // 2, (width - w) // 2
+    out[top : top + h, left : left + w] = picture
+    return out
+
+
+def mirror(picture: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(picture[:, ::-1])
