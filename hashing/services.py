@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from PIL import Image
 
+from moderation_site.bulk import insert_rows
 from moderation_site.errors import Invalid
 from uploads.kinds import open_for_hashing
 from uploads.validation import RefusedUpload, check_shape
@@ -755,33 +756,39 @@ def import_hash_list(
         entries_added = 0
         made_ids: list[int] = []
         total = sum(len(g) for g in fresh)
+        content_proto = BankContent(
+            bank=bank, source=BankContent.Source.IMPORT, name=source_name[:255], created_by=actor
+        )
+        entry_proto = BankEntry(bank=bank, created_by=actor)
         for start in range(0, len(fresh), batch_size):
             batch = fresh[start : start + batch_size]
-            contents = BankContent.objects.bulk_create(
-                BankContent(
-                    bank=bank,
-                    source=BankContent.Source.IMPORT,
-                    name=source_name[:255],
-                    note=group[0].note,
-                    external_id=next((r.external_id for r in group if r.external_id), ""),
-                    created_by=actor,
-                )
-                for group in batch
+            contents = insert_rows(
+                BankContent,
+                content_proto,
+                [
+                    {
+                        "note": group[0].note,
+                        "external_id": next((r.external_id for r in group if r.external_id), ""),
+                    }
+                    for group in batch
+                ],
             )
-            created = BankEntry.objects.bulk_create(
-                BankEntry(
-                    bank=bank,
-                    content=content,
-                    algorithm=row.algorithm,
-                    value=row.value,
-                    note=row.note,
-                    created_by=actor,
-                )
-                for content, group in zip(contents, batch)
-                for row in group
+            created = insert_rows(
+                BankEntry,
+                entry_proto,
+                [
+                    {
+                        "content_id": content,
+                        "algorithm": row.algorithm,
+                        "value": row.value,
+                        "note": row.note,
+                    }
+                    for content, group in zip(contents, batch, strict=True)
+                    for row in group
+                ],
             )
             entries_added += len(created)
-            made_ids.extend(e.pk for e in created)
+            made_ids.extend(created)
             if progress:
                 progress(entries_added, total)
         report = ImportReport(

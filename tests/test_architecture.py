@@ -5,7 +5,7 @@ sibling of its own layer:
 
     accounts (0) <- uploads (1) <- hashing (2) <- review (3) <- api, chatbot (4)
 
-moderation_site.admin, .errors, .http, .logs, .metrics and .registry are a base layer any app
+moderation_site.admin, .bulk, .errors, .http, .logs, .metrics and .registry are a base layer any app
 may import;
 any other moderation_site module (settings, urls, celery, ...) sits above the apps and is
 off limits.
@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parent.parent
 LAYERS = {"accounts": 0, "uploads": 1, "hashing": 2, "review": 3, "api": 4, "chatbot": 4}
 PROJECT = "moderation_site"
 PROJECT_BASE = {
-    f"{PROJECT}.{name}" for name in ("admin", "errors", "http", "logs", "metrics", "registry")
+    f"{PROJECT}.{name}"
+    for name in ("admin", "bulk", "errors", "http", "logs", "metrics", "registry")
 }
 FIRST_PARTY = {*LAYERS, PROJECT}
 
