@@ -448,12 +448,17 @@ class QueueEntry(models.Model):
     group_key = models.UUIDField(
         null=True, blank=True, db_index=True, help_text="Near duplicates share one key."
     )
+    # No index of its own on either user (review_queue_held_order starts with claimed_by,
+    # and released_by is looked up only when a user is deleted): each claimed row's new
+    # version went into 7 indexes, now 5. bench/claims.py, 8 moderators, same database:
+    # 845 claims/s without the two against 791/s with them (mean of 3 runs each).
     claimed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="review_claims",
+        db_index=False,
     )
     claimed_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -472,6 +477,7 @@ class QueueEntry(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         help_text="Who held the item until its last release.",
+        db_index=False,
     )
     released_at = models.DateTimeField(null=True, blank=True)
     release_cause = models.CharField(max_length=12, choices=ReleaseCause.choices, blank=True)
