@@ -17,7 +17,11 @@ def fetch(path: str, headers=()) -> tuple[int, dict, bytes]:
     async def go():
         asked = [(b"host", b"testserver"), *headers]
         communicator = HttpCommunicator(application, "GET", path, headers=asked)
-        return await communicator.get_response(timeout=10)
+        response = await communicator.get_response(timeout=10)
+        # Let the app end: it closes the response (request_finished returns the request
+        # thread's database connection), or the test database is left in use.
+        await communicator.wait(timeout=10)
+        return response
 
     response = asyncio.run(go())
     return response["status"], dict(response["headers"]), response["body"]
