@@ -64,7 +64,7 @@ MAX_SAMPLES = 600
 # content would keep less than KEEP_MIN of a side is hashed whole (a dark or fading frame,
 # whose PDQ quality keeps it out of the vote anyway). A frame that had bars is hashed
 # whole as well (``VideoSample.uncut``), and a copy matches by either reading: PDQ of a
-# fine pattern moves 8-24 bits when its cut shifts by one pixel, so a resized copy of a
+# fine pattern moves 6-10 bits when its cut shifts by one pixel, so a resized copy of a
 # clip with bars of its own can match whole and not cut. Measured (bench/video_copies.py):
 # the fixture clips letterboxed into 16:9 with bars of 1/8 and 1/4 of the width matched 0
 # of their frames before the cut.
