@@ -32,6 +32,8 @@ os.environ.pop("REDIS_URL", None)
 _TMP = tempfile.mkdtemp(prefix="bench-video-copies-")
 os.environ["DATABASE_URL"] = f"sqlite:///{_TMP}/bench.sqlite3"
 
+from tests.videos import letterbox, mirror  # noqa: E402 - the tests' own copies
+
 VIDEOS = ROOT / "tests" / "fixtures" / "videos"
 CLIPS = ("chair", "pattern", "doorknob")
 
@@ -54,19 +56,6 @@ def encode(pictures, rate: float, crf: int = 34) -> bytes:
     height, width = pictures[0].shape[:2]
     even = [p[: height - height % 2, : width - width % 2] for p in pictures]
     return encode_clip(even, fps=rate, crf=crf)
-
-
-def letterbox(p, widen: float = 1.5):
-    """The picture inside a 16:9 frame `widen` times as wide, black bars around it."""
-    import numpy as np
-
-    h, w = p.shape[:2]
-    width = int(w * widen)
-    height = max(h, int(width * 9 / 16))
-    out = np.zeros((height, width, 3), np.uint8)
-    top, left = (height - h) // 2, (width - w) // 2
-    out[top : top + h, left : left + w] = p
-    return out
 
 
 def logo(p, part: int = 2):
@@ -92,10 +81,6 @@ def caption(p):
 def crop(p):
     h, w = p.shape[:2]
     return p[h // 10 : h - h // 10, w // 10 : w - w // 10]
-
-
-def mirror(p):
-    return p[:, ::-1]
 
 
 def trimmed(pictures, rate):

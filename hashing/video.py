@@ -136,10 +136,16 @@ def query_frames(fp: dict) -> list[int]:
     return list(dict.fromkeys(h for h, q, _ in fp.get("vpdq", ()) if q >= MIN_QUALITY))
 
 
+def _as_hashed(fp: dict) -> list[dict]:
+    """A fingerprint's unmirrored readings: frames cut to their content, and whole when
+    some had black bars (uploads.video)."""
+    return [fp, fp["uncut"]] if fp.get("uncut") else [fp]
+
+
 def reference_entries(fp: dict) -> dict[str, list[str]]:
     """A bank reference's entries: {algorithm: [hex, ...]}, informative frames only."""
     entries = {}
-    readings = [fp, *([fp["uncut"]] if fp.get("uncut") else [])]  # cut and whole frames
+    readings = _as_hashed(fp)  # cut and whole frames
     frames = list(dict.fromkeys(h for reading in readings for h in query_frames(reading)))
     if frames:
         entries["vpdq"] = [VPDQ().to_hex(h) for h in frames]
@@ -271,9 +277,7 @@ def _readings(fp: dict, rules: VotingRules) -> list[tuple[dict, bool]]:
     """The ways an upload is read against the banks, (hashes, mirrored): its frames cut to
     their content, whole when they had black bars (uploads.video), and cut and mirrored
     when the policy looks for mirrored copies (the image voters' rule)."""
-    readings = [(fp, False)]
-    if fp.get("uncut"):
-        readings.append((fp["uncut"], False))
+    readings = [(hashes, False) for hashes in _as_hashed(fp)]
     mirror = _mirror(fp, rules)
     if mirror is not None:
         readings.append((mirror, True))
