@@ -365,16 +365,7 @@ def look_up(fps: list[dict], rules) -> tuple[dict, list[dict]]:
             if kept is None or match["distance"] < kept["distance"]:
                 best[match["entry"]] = match
     matches = sorted(best.values(), key=lambda m: (m["distance"], m["entry"]))
-    rows = {}
-    if matches:
-        rows = {
-            pk: (variant_of, external_id, note)
-            for pk, variant_of, external_id, note in BankContent.objects.filter(
-                pk__in={m["content"] for m in matches}
-            )
-            .order_by()  # no sort: a dict by key
-            .values_list("pk", "variant_of_id", "external_id", "note")
-        }
+    rows = BankContent.labels_of(m["content"] for m in matches)
     out = []
     for m in matches:
         variant_of, external_id, note = rows.get(m["content"], (None, "", ""))

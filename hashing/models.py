@@ -127,6 +127,24 @@ class BankContent(models.Model):
     def __str__(self):
         return f"content {self.pk} of {self.bank.name}: {self.name or self.get_source_display()}"
 
+    @classmethod
+    def labels_of(cls, pks: Iterable[int]) -> dict[int, tuple[int | None, str, str]]:
+        """{pk: (variant_of_id, external_id, note)} of these contents: what a lookup's
+        matches show of each (api.hashes.look_up), in one plain query. Built by the ORM,
+        the same query took ~0.25 ms more of a 3 ms lookup over HTTP (compiling it cost
+        more than running it)."""
+        pks = list(dict.fromkeys(int(pk) for pk in pks))
+        if not pks:
+            return {}
+        table = connection.ops.quote_name(cls._meta.db_table)
+        marks = ", ".join(["%s"] * len(pks))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, variant_of_id, external_id, note FROM {table} WHERE id IN ({marks})",
+                pks,
+            )
+            return {row[0]: row[1:] for row in cursor}
+
 
 class BankEntry(models.Model):
     """One hash of known content (a "signal"). Disabled entries stay for the record."""

@@ -118,12 +118,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
     "DATABASE_POOL", default=True
 ):
-    # Under ASGI every request's view runs in a thread of its own, so a connection kept
-    # with CONN_MAX_AGE is never reused: without a pool each request opened one (~8 ms
-    # here, more than a whole lookup; bench/api_lookup.py). psycopg-pool keeps them per
-    # process (Django's OPTIONS["pool"]; it requires CONN_MAX_AGE 0). Celery's prefork
-    # children close their inherited pool at start and after each task (celery.fixups),
-    # so one connection (min_size 1) is opened per task there, as without a pool.
+    # Under ASGI views run in threads lent to one request at a time, as many as there are
+    # requests at once (moderation_site.asgi.RequestThreads): a connection kept per thread
+    # with CONN_MAX_AGE would stay open in every idle one, and without either each request
+    # opened one (~3 ms here, as much as a whole lookup; bench/api_lookup.py). psycopg-pool
+    # keeps them per process (Django's OPTIONS["pool"]; it requires CONN_MAX_AGE 0).
+    # Celery's prefork children close their inherited pool at start and after each task
+    # (celery.fixups), so one connection (min_size 1) is opened per task there, as without
+    # a pool.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
