@@ -555,46 +555,56 @@ def add_hash_contents(
             if key not in known and key not in fresh:
                 fresh[key] = len(new_items)
                 new_items.append((parsed, item))
-        contents = BankContent.objects.bulk_create(
+        # COPY, as an import (moderation_site.bulk): bulk_create's per-field preparation
+        # was 70% of a 1,000-content request (0.29 s, 3,400 entries/s over HTTP).
+        made = insert_rows(
+            BankContent,
             BankContent(
-                bank_id=bank.pk,
-                source=BankContent.Source.IMPORT,
-                name=name[:255],
-                note=str(item.get("note") or "")[:500],
-                external_id=str(item.get("external_id") or "")[:255],
-                created_by=actor,
-            )
-            for _, item in new_items
+                bank=bank, source=BankContent.Source.IMPORT, name=name[:255], created_by=actor
+            ),
+            [
+                {
+                    "note": str(item.get("note") or "")[:500],
+                    "external_id": str(item.get("external_id") or "")[:255],
+                }
+                for _, item in new_items
+            ],
         )
-        entries = BankEntry.objects.bulk_create(
-            BankEntry(  # ids rather than objects: a third of the cost of 1,000 rows
-                bank_id=bank.pk,
-                content_id=content.pk,
-                algorithm=algorithm,
-                value=text,
-                note=content.note,
-                created_by=actor,
-            )
-            for content, (parsed, _) in zip(contents, new_items)
-            for algorithm, text in parsed.items()
-        )
-        BankChange.objects.bulk_create(
-            BankChange(
-                bank_id=bank.pk,
-                bank_name=bank.name,
-                content_id=content.pk,
-                action=BankChange.Action.HASHES_ADDED,
-                actor=actor,
-                detail={
-                    "entries": parsed,
+        by_pk = BankContent.objects.in_bulk(made)
+        contents = [by_pk[pk] for pk in made]
+        entries = insert_rows(
+            BankEntry,
+            BankEntry(bank=bank, created_by=actor),
+            [
+                {
+                    "content_id": content.pk,
+                    "algorithm": algorithm,
+                    "value": text,
                     "note": content.note,
-                    "external_id": content.external_id,
-                },
-            )
-            for content, (parsed, _) in zip(contents, new_items)
+                }
+                for content, (parsed, _) in zip(contents, new_items)
+                for algorithm, text in parsed.items()
+            ],
+        )
+        insert_rows(
+            BankChange,
+            BankChange(
+                bank=bank, bank_name=bank.name, action=BankChange.Action.HASHES_ADDED, actor=actor
+            ),
+            [
+                {
+                    "content_id": content.pk,
+                    "detail": {
+                        "entries": parsed,
+                        "note": content.note,
+                        "external_id": content.external_id,
+                    },
+                }
+                for content, (parsed, _) in zip(contents, new_items)
+            ],
         )
         if entries:
-            _bump_added([e.pk for e in entries])
+            _bump_added(entries)
         existing = BankContent.objects.in_bulk(set(known.values()))
     out, told = [], set()
     for parsed in parsed_items:

@@ -14,11 +14,14 @@ from collections.abc import Sequence
 
 from django.db import connections, models
 
+PLAIN = (str, int, float, bool)  # what COPY takes as it is (None too)
+
 
 def insert_rows(model: type[models.Model], prototype: models.Model, rows: Sequence[dict]) -> list:
     """Insert one row per dict of `rows`: the prototype's values, with the dict's over them
-    (keys are attribute names, ``content_id`` for a foreign key; values as the database
-    takes them: str, int, bool, None). Returns the new primary keys in the order of `rows`.
+    (keys are attribute names, ``content_id`` for a foreign key). A plain str, int, float,
+    bool or None goes to the database as it is; any other value (a dict for a JSONField) is
+    prepared by its field, row by row. Returns the new primary keys in the order of `rows`.
     """
     if not rows:
         return []
@@ -31,6 +34,7 @@ def insert_rows(model: type[models.Model], prototype: models.Model, rows: Sequen
     shared = {
         f.attname: f.get_db_prep_save(f.pre_save(prototype, add=True), connection) for f in fields
     }
+    by_name = {f.attname: f for f in fields}
     pk = model._meta.pk
     table = model._meta.db_table
     names = [pk.attname, *(f.attname for f in fields)]
@@ -47,6 +51,10 @@ def insert_rows(model: type[models.Model], prototype: models.Model, rows: Sequen
         # The raw psycopg cursor's COPY, its errors as Django's (IntegrityError, ...).
         with connection.wrap_database_errors, cursor.cursor.copy(copy_sql) as copy:
             for new_id, row in zip(ids, rows, strict=True):
-                values = {**shared, **row, pk.attname: new_id}
+                values = {**shared, pk.attname: new_id}
+                for name, value in row.items():
+                    if value is not None and not isinstance(value, PLAIN):
+                        value = by_name[name].get_db_prep_save(value, connection)
+                    values[name] = value
                 copy.write_row([values[name] for name in names])
     return ids

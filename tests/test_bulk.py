@@ -5,7 +5,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from hashing import services
-from hashing.models import BankContent, BankEntry
+from hashing.models import BankChange, BankContent, BankEntry
 from moderation_site.bulk import insert_rows
 
 pytestmark = pytest.mark.django_db
@@ -53,3 +53,16 @@ def test_a_row_breaking_a_constraint_writes_nothing_of_its_batch():
     with pytest.raises(IntegrityError), transaction.atomic():
         insert_rows(BankEntry, BankEntry(bank=bank), [twice, twice])  # one hash per algorithm
     assert not BankEntry.objects.filter(bank=bank).exists()
+
+
+def test_a_json_value_is_prepared_by_its_field_and_read_back_as_it_was():
+    bank = services.create_bank("bulk")
+    detail = {"entries": {"pdq": "0" * 64}, "note": 'a "quoted"\tnote', "n": [1, 2.5, None]}
+    changes = insert_rows(
+        BankChange,
+        BankChange(bank=bank, bank_name=bank.name, action=BankChange.Action.HASHES_ADDED),
+        [{"detail": detail}, {"detail": {}}],
+    )
+    rows = {c.pk: c for c in BankChange.objects.filter(pk__in=changes)}
+    assert [rows[pk].detail for pk in changes] == [detail, {}]
+    assert all(c.bank_name == "bulk" and c.action == "hashes_added" for c in rows.values())
