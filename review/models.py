@@ -461,7 +461,7 @@ class QueueEntry(models.Model):
         db_index=False,
     )
     claimed_at = models.DateTimeField(null=True, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     claim_source = models.CharField(
         max_length=64,
         blank=True,
@@ -499,6 +499,16 @@ class QueueEntry(models.Model):
                 fields=["-priority", "-severity", "item_created_at", "id"],
                 condition=models.Q(claimed_by__isnull=True),
                 name="review_queue_pending_order",
+            ),
+            # Held leases by expiry, for the claim's expired branch and the sweeper. Partial
+            # so that a plan made once for any time (the claim's prepared statement) reads
+            # expired leases from it whatever the statistics say of claimed rows: with a
+            # plain index on the column, PostgreSQL's generic plan scanned every held row
+            # through review_queue_held_order (16 ms with 46,500 held, against 0.02 ms).
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=models.Q(claimed_by__isnull=False),
+                name="review_queue_leases",
             ),
         ]
 
