@@ -13,9 +13,10 @@ all runs start from the same queue. Any item handed out twice in a run is a dupl
 
 `skip_locked` is review.claims.claim_items as the pages and the API call it: one
 UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING that claims
-pending rows and rows whose lease ran out, with their group members, the policy's claim
-numbers cached, the entries built from the columns callers read, a poke for live counts
-coalesced per process (one per 50 ms). `orm_before` is the claim as it was before issue 14
+pending rows and rows whose lease ran out, with their group members, prepared once per
+connection and run on its generic plan (PostgreSQL), in binary, the policy's claim numbers
+cached, the entries built from the order columns (the claim's own are the values it set),
+a poke for live counts coalesced per process (one per 50 ms). `orm_before` is the claim as it was before issue 14
 (kept here for the ratio): policy read, expired leases released, SELECT FOR UPDATE SKIP
 LOCKED, group members, a conditional UPDATE, each a round trip, in one transaction, and a
 poke of its own after each claim.
