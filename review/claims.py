@@ -225,8 +225,9 @@ PREPARE_WHEN_ASKED = 2**31 - 1
 def _run_prepared(connection, sql: str, params: list) -> list[tuple]:
     """The claim as a prepared statement on this connection (server-side binding), which
     PostgreSQL plans once and then runs on its generic plan: planning was 0.24 ms of the
-    server's ~1.2 ms per claim, and with it gone 8 moderators made 1,594-1,645 claims/s
-    against 997-1,008 (bench/claims.py, same database, alternating runs).
+    server's ~1.2 ms per claim. 8 moderators made 1,486-1,620 claims/s with it against
+    997-1,008 unprepared earlier the same hour, and 1,739-1,851 once the results came in
+    binary and the claim's own columns were no longer read back (bench/claims.py).
 
     The statement is written for that: its limits are literals (a generic plan with an
     unknown limit plans for a tenth of the table) and its expired branch reads the partial
@@ -276,9 +277,9 @@ def _claim_statement(moderator_id, count, now, lease, source) -> tuple[str, list
     skipped, never waited for; beside them, the n leases that ran out first, from the
     partial index review_queue_leases in its own order, and of both the n first in working
     order are claimed (more than n leases out at once: the sweeper, every 30 s, hands back
-    the rest as pending). SQLite has no
-    row locks but runs one writer at a time, so the same statement without them gives the
-    same answer. The UPDATE re-checks "still claimable" on each row.
+    the rest as pending). SQLite has no row locks but runs one writer at a time, so the
+    same statement without them gives the same answer. The UPDATE re-checks "still
+    claimable" on each row.
     """
     connection = connections[QueueEntry.objects.db]
     lock = (
