@@ -16,10 +16,10 @@ UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING tha
 pending rows and rows whose lease ran out, with their group members, prepared once per
 connection and run on its generic plan (PostgreSQL), in binary, the policy's claim numbers
 cached, the entries built from the order columns (the claim's own are the values it set),
-a poke for live counts coalesced per process (one per 50 ms). `orm_before` is the claim as it was before issue 14
-(kept here for the ratio): policy read, expired leases released, SELECT FOR UPDATE SKIP
-LOCKED, group members, a conditional UPDATE, each a round trip, in one transaction, and a
-poke of its own after each claim.
+a poke for live counts coalesced per process (one per 50 ms). `orm_before` is the claim as
+it was before issue 14 (kept here for the ratio): policy read, expired leases released,
+SELECT FOR UPDATE SKIP LOCKED, group members, a conditional UPDATE, each a round trip, in
+one transaction, and a poke of its own after each claim.
 `naive` selects the first pending rows and then updates them, with no row locks.
 """
 

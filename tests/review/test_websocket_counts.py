@@ -9,6 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
@@ -42,6 +43,9 @@ async def layer(request, settings):
     layer = get_channel_layer()
     if request.param == "redis":
         await layer.flush()
+    # The tests' sync_to_async calls ran in asgiref's one shared thread, whose connection
+    # no request ever closes: left open, it kept the test database in use at teardown.
+    await sync_to_async(connections.close_all)()
 
 
 async def connect(user):
