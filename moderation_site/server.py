@@ -22,7 +22,7 @@ command line with these changes (``LimitedRequest`` is its HTTP/1.1 request):
   time as it asks (``BodyQueue``); daphne pushes every chunk of it into the application's
   queue at once, so an accepted 400 MB batch was 400 MB of memory.
 - After each request the memory it freed goes back to the system (``moderation_site
-  .memory``): glibc keeps what a thread freed, and each request's view has its own thread.
+  .memory``): glibc keeps what a thread freed, and each request's view has a thread to itself.
 
 The reverse proxy in front should refuse the same bodies first (nginx:
 ``client_max_body_size``, README "Production set-up").
@@ -252,7 +252,7 @@ class LimitedCommandLine(CommandLineInterface):
 def main(argv: list[str] | None = None) -> None:
     """daphne's command line; the application defaults to moderation_site.asgi."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moderation_site.settings")
-    # Each request's view runs in a thread of its own, whose freed memory glibc keeps.
+    # Each request's view runs in a thread lent to it, whose freed memory glibc keeps.
     request_finished.connect(release_freed_memory, dispatch_uid="release_freed_memory")
     argv = list(sys.argv[1:] if argv is None else argv)
     if not any(_APPLICATION_ARG.fullmatch(arg) for arg in argv):
