@@ -73,10 +73,6 @@ class SyncChainHandler(ASGIHandler):
         finally:
             self.threads.give_back(executor)
 
-    async def get_response_async(self, request):
-        # get_response does what the async path does (urlconf, closers, log_response).
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
-
     async def handle(self, scope, receive, send):
         """Django's ``handle`` with its sync steps in one hop: ``request_started`` (sent
         through ``asend``, a hop of its own for its sync receivers), the request and its
@@ -102,7 +98,8 @@ class SyncChainHandler(ASGIHandler):
             body_file.close()
 
     def _respond(self, scope, body_file):
-        """What the request's thread does: the whole request, and the close of a whole
+        """What the request's thread does: the whole request (``get_response`` does what
+        Django's async path does: urlconf, closers, log_response), and the close of a whole
         response (request_finished: its database connection back to the pool)."""
         set_script_prefix(get_script_prefix(scope))
         signals.request_started.send(sender=self.__class__, scope=scope)

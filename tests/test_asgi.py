@@ -21,6 +21,11 @@ from moderation_site.asgi import RequestThreads, application, django_asgi_app
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def raw_key(*scopes) -> str:
+    """A key of a new client holding these scopes, as a client sends it."""
+    return services.issue_key(services.create_client("asgi client", scopes=scopes))[1]
+
+
 def fetch(path: str, headers=()) -> tuple[int, dict, bytes]:
     async def go():
         asked = [(b"host", b"testserver"), *headers]
@@ -41,8 +46,7 @@ def test_the_middleware_is_one_sync_chain():
 
 
 def test_an_api_lookup_and_its_errors_answer_through_the_chain():
-    client = services.create_client("asgi client", scopes=("lookup",))
-    _, raw = services.issue_key(client)
+    raw = raw_key("lookup")
     query = "/api/v1/lookup?algorithm=pdq&hash=" + "f" * 64
     status, headers, body = fetch(query, [(b"x-api-key", raw.encode())])
     assert status == 200, body
@@ -72,8 +76,7 @@ def test_a_whole_answer_is_closed_once_in_the_request_thread_before_it_is_sent()
 
 @pytest.mark.postgres  # an in-memory SQLite test database is never closed (Django's rule)
 def test_the_request_thread_keeps_no_database_connection_between_requests():
-    client = services.create_client("asgi client", scopes=("lookup",))
-    _, raw = services.issue_key(client)
+    raw = raw_key("lookup")
     query = "/api/v1/lookup?algorithm=pdq&hash=" + "f" * 64
     assert fetch(query, [(b"x-api-key", raw.encode())])[0] == 200
     assert django_asgi_app.threads._idle, "the request's thread was given back"
@@ -99,8 +102,7 @@ def streamed_export(rows: int, *, leave_after_first: bool):
     bank = bank_services.create_bank("streamed")
     lines = ["hash_type,hash_value"] + [f"pdq,{i:064x}" for i in range(1, rows + 1)]
     bank_services.import_hash_list(bank, lines)
-    client = services.create_client("asgi client", scopes=("banks:read",))
-    _, raw = services.issue_key(client)
+    raw = raw_key("banks:read")
     path = f"/api/v1/banks/{bank.pk}/export"
     scope = {
         "type": "http",
