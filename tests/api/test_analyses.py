@@ -1,11 +1,14 @@
 """POST/GET analyses and the batch: URL intake over real HTTP (a loopback server through the
 test allowance), files, the wait, the evidence in the answer, bad input, other clients."""
 
+import threading
+import time
 import uuid
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connections
+from django.db import connection, connections
 from django.urls import reverse
 from jsonschema import Draft7Validator
 from referencing import Registry
@@ -13,7 +16,7 @@ from referencing.jsonschema import DRAFT7
 from rest_framework.test import APIClient
 
 from accounts.models import Author
-from api import services
+from api import analyses, services
 from api.models import Submission
 from hashing import services as banks
 from review.claims import claim_items
@@ -23,6 +26,7 @@ from review.models import Analysis, Policy, QueueEntry
 from review.policy import add_policy
 from tests.api.conftest import key_client
 from tests.conftest import encode
+from tests.factories import MediaItemFactory
 from uploads.models import MediaItem
 
 ANALYSES = "/api/v1/analyses"
@@ -395,14 +399,55 @@ def test_a_batchs_fetch_threads_give_their_pooled_connections_back(
     api, image_server, loopback_allowed
 ):
     """Each process pools its PostgreSQL connections (settings: DATABASE_POOL): a thread
-    that kept one would take it from every later request, and 10 of them stop the process."""
+    that kept one would take it from every later request, and as many as the pool holds
+    stop the process."""
     names = ("coffee.jpg", "rocket.jpg", "astronaut.jpg")
     items = [{"url": f"{image_server}/{name}", "user_uuid": "u"} for name in names]
-    for _ in range(5):  # 15 fetch threads against a pool of 10
+    for _ in range(5):  # 15 fetch threads, more than the pool has connections
         answer = api.post(f"{ANALYSES}/batch", {"items": items, "max_concurrent": 3}, format="json")
         assert answer.status_code == 200, answer.content
     stats = connections["default"].pool.get_stats()
     assert stats["pool_size"] - stats.get("pool_available", 0) <= 1  # this thread's, at most
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_waits_for_a_verdict_hold_no_pooled_connection_while_they_sleep():
+    """``?wait=`` polls until the verdict (a batch up to 30 s); as many waits as the pool
+    has connections still leave one for the process's next request (it waited for a wait
+    to end when each kept its connection between polls)."""
+    item = MediaItemFactory(status=MediaItem.Status.PROCESSING)
+    connection.close()  # this thread's, back to the pool
+    size = settings.DATABASES["default"]["OPTIONS"]["pool"]["max_size"]
+    ended = []
+
+    def waiting():
+        analyses.wait_for([item.pk], 4.0)
+        ended.append(time.monotonic())
+        connection.close()  # as at the end of its request
+
+    waits = [threading.Thread(target=waiting) for _ in range(size)]
+    for thread in waits:
+        thread.start()
+    time.sleep(0.3)  # every wait has polled and sleeps between polls
+    took = []
+
+    def next_request():
+        started = time.monotonic()
+        assert MediaItem.objects.filter(pk=item.pk).exists()
+        took.append(time.monotonic() - started)
+        connection.close()
+
+    probe = threading.Thread(target=next_request)
+    probe.start()
+    probe.join(timeout=20)
+    assert took and took[0] < 1.0, took
+    assert not ended  # the waits are still waiting
+    MediaItem.objects.filter(pk=item.pk).update(status=MediaItem.Status.PASSED)
+    for thread in waits:
+        thread.join(timeout=20)
+    assert len(ended) == size  # and each saw the verdict
+    connection.close()
 
 
 def test_a_batch_refuses_a_banned_users_items_and_takes_the_rest(
