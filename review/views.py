@@ -117,7 +117,11 @@ def claim(request):
         request.user, request.POST.get("count"), source=credential_of(request)
     )
     if wants_json(request):
-        return JsonResponse({"items": [str(e.item.uuid) for e in entries]})
+        # One read for all the claim's items (each entry's own item was a read of its own).
+        uuids = dict(
+            MediaItem.objects.filter(pk__in=[e.item_id for e in entries]).values_list("pk", "uuid")
+        )
+        return JsonResponse({"items": [str(uuids[e.item_id]) for e in entries]})
     if entries:
         messages.success(request, f"{len(entries)} item(s) are yours for now.")
     else:

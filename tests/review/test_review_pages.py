@@ -47,6 +47,18 @@ def test_the_page_lists_the_moderators_claims_with_everything_needed_to_decide(
     assert 'href="/review/"' in html  # the nav link for moderators
 
 
+def test_the_pages_claim_answers_its_items_in_working_order_in_the_same_reads_for_any_count(
+    mod_client, django_assert_max_num_queries
+):
+    items = [review_item(explicit=score) for score in (0.3, 0.9, 0.5, 0.7, 0.4, 0.8)]
+    with django_assert_max_num_queries(12) as two:
+        first = mod_client.post(reverse("review:claim"), {"count": 2}, **JSON).json()["items"]
+    with django_assert_max_num_queries(len(two.captured_queries)):
+        rest = mod_client.post(reverse("review:claim"), {"count": 4}, **JSON).json()["items"]
+    by_severity = [str(i.uuid) for i in sorted(items, key=lambda i: -i.scores["explicit"])]
+    assert first + rest == by_severity
+
+
 def test_the_counts_on_the_page_are_pending_claimed_by_others_and_the_oldest_age(
     mod_client, policy_admin
 ):
