@@ -4,12 +4,20 @@
 
 Works in its own database (`bench_claims` on the server of DATABASE_URL, created and
 migrated if missing), seeds 100,000 pending items, then for 2, 8 and 32 concurrent
-moderators (separate processes, each with its own connection) claims batches of 10:
-closed loop (every moderator claims again at once, until a fixed number of claims: the
-throughput ceiling) and paced (each moderator claims once a second, still far above a
-person's pace: the latency a moderator sees). Before each run every claim is released, so
-all runs start from the same queue. Any item handed out twice in a run is a duplicate
-(must be 0).
+moderators claims batches of 10: closed loop (every moderator claims again at once, until a
+fixed number of claims: the throughput ceiling) and paced (each moderator claims once a
+second, still far above a person's pace: the latency a moderator sees). Before each run
+every claim is released, so all runs start from the same queue. Any item handed out twice
+in a run is a duplicate (must be 0).
+
+Two shapes of the same moderators: `own process`, each moderator a process with its own
+connection (as many server processes and backends as moderators: 64 on 2 cores at 32), and
+`served`, as the product runs them: each moderator's claim a request thread of one of
+--web-processes processes (docs/deploy.md: 2), taking a connection from that process's
+pool (settings: DATABASE_POOL, --pool-sizes) and giving it back at the end, as Django does
+at the end of a request. HTTP itself is not in it (bench/api.py measures that). Each row
+also says where the CPU went: the moderators' processes, and the rest of the machine
+(PostgreSQL's backends, mostly).
 
 `skip_locked` is review.claims.claim_items as the pages and the API call it: one
 UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING that claims
@@ -24,6 +32,7 @@ one transaction, and a poke of its own after each claim.
 """
 
 import argparse
+import itertools
 import multiprocessing as mp
 import os
 import statistics
@@ -218,50 +227,82 @@ def skip_locked_claim(moderator, count: int) -> list[int]:
     return [e.item_id for e in claim_items(moderator, count)]
 
 
-def worker(mode, user_id, batch, budget, deadline, start, results, rate, phase):
+def worker(mode, user_ids, batch, budget, deadline, start, results, rate, phases, pool):
+    """One process: a moderator with its own connection (`pool` 0), or, served, each of
+    `user_ids` a request thread taking a connection from the process's pool of `pool`."""
+    import threading
+
     import django
 
     django.setup()
-    from django.db import connection
+    from django.db import DEFAULT_DB_ALIAS, connection, connections
 
     from accounts.models import User
 
+    if pool:
+        # As the web processes run (moderation_site.settings, DATABASE_POOL on); set here,
+        # after the fork, so that no pool is shared with the parent.
+        connections.settings[DEFAULT_DB_ALIAS]["CONN_MAX_AGE"] = 0
+        connections.settings[DEFAULT_DB_ALIAS].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": pool,
+            "timeout": 10.0,
+        }
     claim = {
         "skip_locked": skip_locked_claim,
         "orm_before": orm_before_claim,
         "naive": naive_claim,
     }[mode]
-    moderator = User.objects.get(pk=user_id)
-    moderator.has_perm("review.moderate")  # warm the permission cache outside the timing
-    latencies, items = [], []
+    out = [([], []) for _ in user_ids]
+
+    def moderate(k):
+        latencies, items = out[k]
+        moderator = User.objects.get(pk=user_ids[k])
+        moderator.has_perm("review.moderate")  # the permission cache, warmed untimed
+        if pool:
+            connection.close()  # back to the pool, as at the end of a request
+        start.wait()
+        began = time.perf_counter() + phases[k]
+        n = 0
+        while time.time() < deadline:
+            if rate:
+                # Paced: a claim every 1/rate s. Latency counts from when the claim was
+                # due, so a server that falls behind is not hidden (no coordinated omission).
+                due = began + n / rate
+                time.sleep(max(0.0, due - time.perf_counter()))
+                n += 1
+            else:
+                with budget.get_lock():
+                    if budget.value <= 0:
+                        break
+                    budget.value -= 1
+                due = time.perf_counter()
+            got = claim(moderator, batch)
+            if pool:
+                connection.close()
+            latencies.append(time.perf_counter() - due)
+            if not got:
+                break
+            items.extend(got)
+        connection.close()
+
+    threads = [threading.Thread(target=moderate, args=(k,)) for k in range(len(user_ids))]
+    for t in threads:
+        t.start()
     start.wait()
-    began = time.perf_counter() + phase
-    n = 0
-    while time.time() < deadline:
-        if rate:
-            # Paced: a claim every 1/rate s. Latency counts from when the claim was due,
-            # so a server that falls behind is not hidden (no coordinated omission).
-            due = began + n / rate
-            time.sleep(max(0.0, due - time.perf_counter()))
-            n += 1
-        else:
-            with budget.get_lock():
-                if budget.value <= 0:
-                    break
-                budget.value -= 1
-            due = time.perf_counter()
-        got = claim(moderator, batch)
-        latencies.append(time.perf_counter() - due)
-        if not got:
-            break
-        items.extend(got)
-    connection.close()
-    results.put((latencies, items))
+    cpu = time.process_time()
+    for t in threads:
+        t.join()
+    cpu = time.process_time() - cpu
+    if pool:  # the claims went through a pool of that size
+        assert connection.pool.get_stats()["pool_max"] == pool
+    results.put(([x for lat, _ in out for x in lat], [x for _, got in out for x in got], cpu))
 
 
-def run(mode, users, batch, claims, seconds, rate=0.0) -> dict:
+def run(mode, users, batch, claims, seconds, rate=0.0, served=0, pool=0) -> dict:
     """Closed loop (rate 0: every moderator claims again at once, `claims` in all) or
-    paced (each moderator claims `rate` times a second for `seconds`)."""
+    paced (each moderator claims `rate` times a second for `seconds`); each moderator a
+    process of its own (`served` 0) or a request thread of one of `served` processes."""
     from django.db import connections
 
     reset_queue()
@@ -271,39 +312,46 @@ def run(mode, users, batch, claims, seconds, rate=0.0) -> dict:
     start = ctx.Event()
     results = ctx.Queue()
     deadline = time.time() + 1.0 + seconds
+    phases = [(k / len(users)) / rate if rate else 0.0 for k in range(len(users))]
+    ways = served or len(users)
     procs = [
         ctx.Process(
             target=worker,
             args=(
                 mode,
-                uid,
+                users[w::ways],
                 batch,
                 budget,
                 deadline,
                 start,
                 results,
                 rate,
-                (k / len(users)) / rate if rate else 0.0,
+                phases[w::ways],
+                pool if served else 0,
             ),
         )
-        for k, uid in enumerate(users)
+        for w in range(ways)
     ]
     for p in procs:
         p.start()
     time.sleep(1.0)  # let every process connect before the clock starts
+    machine = busy_seconds()
     began = time.perf_counter()
     start.set()
-    latencies, items = [], []
+    latencies, items, moderators_cpu = [], [], 0.0
     for _ in procs:
-        lat, got = results.get()
+        lat, got, cpu = results.get()
+        moderators_cpu += cpu
         latencies += lat
         items += got
     elapsed = time.perf_counter() - began
+    machine = busy_seconds() - machine
     for p in procs:
         p.join()
     latencies.sort()
     return {
         "mode": mode,
+        "shape": f"served: {served} × pool {pool}" if served else "own process",
         "load": f"{rate:g}/s each" if rate else "closed loop",
         "moderators": len(users),
         "claims": len(latencies),
@@ -313,32 +361,60 @@ def run(mode, users, batch, claims, seconds, rate=0.0) -> dict:
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
         "duplicates": len(items) - len(set(items)),
+        # CPU per claim: the moderators' processes (the claim's Python side), and all the
+        # rest of the machine's busy time in the run (PostgreSQL's backends, mostly).
+        "client_cpu_ms": moderators_cpu / max(1, len(latencies)) * 1000,
+        "rest_cpu_ms": (machine - moderators_cpu) / max(1, len(latencies)) * 1000,
     }
+
+
+def settle(below: float, most_s: float = 180.0) -> None:
+    """Wait for the machine to quieten (the last run's processes raised the load)."""
+    until = time.monotonic() + most_s
+    while os.getloadavg()[0] >= below and time.monotonic() < until:
+        time.sleep(5)
+
+
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (all cores), from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_columns(row: dict, between: str) -> str:
+    """A claim's CPU, closed loop only: paced, the machine's own background work over the
+    run's few claims would be most of it."""
+    if row["load"] != "closed loop":
+        return f"–{between}–"
+    return f"{row['client_cpu_ms']:.2f}{between}{row['rest_cpu_ms']:.2f}"
 
 
 def table(rows: list[dict], meta: str) -> str:
     lines = [
         meta,
         "",
-        "| mode | load | moderators | claims | claims/s | p50 ms | p99 ms | duplicates |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| mode | moderators as | load | moderators | claims | claims/s | p50 ms | p99 ms "
+        "| duplicates | CPU ms/claim: moderators | rest | load before |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         lines.append(
-            f"| {r['mode']} | {r['load']} | {r['moderators']} | {r['claims']} | "
+            f"| {r['mode']} | {r['shape']} | {r['load']} | {r['moderators']} | {r['claims']} | "
             f"{r['claims_per_s']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-            f"{r['duplicates']} |"
+            f"{r['duplicates']} | {cpu_columns(r, ' | ')} | {r['load_before']:.2f} |"
         )
     lines.append("")
-    by = {(r["mode"], r["load"], r["moderators"]): r for r in rows}
-    for load in dict.fromkeys(r["load"] for r in rows):
+    by = {(r["mode"], r["shape"], r["load"], r["moderators"]): r for r in rows}
+    for shape, load in dict.fromkeys((r["shape"], r["load"]) for r in rows):
         for n in sorted({r["moderators"] for r in rows}):
-            s = by.get(("skip_locked", load, n))
+            s = by.get(("skip_locked", shape, load, n))
             for other in ("orm_before", "naive"):
-                v = by.get((other, load, n))
+                v = by.get((other, shape, load, n))
                 if s and v:
                     lines.append(
-                        f"- {load}, {n} moderators: skip_locked/{other} claims/s "
+                        f"- {shape}, {load}, {n} moderators: skip_locked/{other} claims/s "
                         f"×{s['claims_per_s'] / v['claims_per_s']:.2f}, p99 "
                         f"×{s['p99_ms'] / v['p99_ms']:.2f}; duplicates {s['duplicates']} vs "
                         f"{v['duplicates']}"
@@ -358,9 +434,32 @@ def main():
         "--rate", type=float, default=1.0, help="claims/s per moderator in paced runs (0: none)"
     )
     parser.add_argument("--paced-seconds", type=float, default=15.0, help="per paced run")
+    parser.add_argument(
+        "--shapes",
+        default="own,served",
+        help="own: each moderator a process with its own connection; served: the "
+        "moderators' claims as request threads of --web-processes processes, each with "
+        "a pool of --pool-sizes connections, as the web processes run them",
+    )
+    parser.add_argument("--web-processes", type=int, default=2, help="docs/deploy.md: 2")
+    parser.add_argument(
+        "--pool-sizes",
+        default="",
+        help="connections per served process, each size a run of its own (default: "
+        "settings.DATABASE_POOL_MAX_SIZE, as shipped)",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=1.0,
+        help="before each run, wait (up to 3 min) until the 1-minute load is below this; "
+        "the load each run began at is in its row",
+    )
     parser.add_argument("--database", default=BENCH_DB)
     parser.add_argument("--save", action="store_true", help="write bench/results/claims.md")
     args = parser.parse_args()
+    if set(args.shapes.split(",")) - {"own", "served"}:
+        parser.error("--shapes takes own, served or both")
 
     url = os.environ.get("DATABASE_URL", "")
     if not url:
@@ -375,26 +474,42 @@ def main():
 
     rows = []
     loads = [0.0] + ([args.rate] if args.rate else [])
-    for rate in loads:
-        for n in counts:
-            for mode in args.modes.split(","):
-                if rate:
-                    row = run(mode, users[:n], args.batch, 0, args.paced_seconds, rate)
-                else:
-                    row = run(mode, users[:n], args.batch, args.claims, args.max_seconds)
-                print(
-                    f"{mode:11} {row['load']:12} {n:3} moderators: "
-                    f"{row['claims_per_s']:6.0f} claims/s p50 {row['p50_ms']:.1f} ms "
-                    f"p99 {row['p99_ms']:.1f} ms duplicates {row['duplicates']}",
-                    flush=True,
-                )
-                rows.append(row)
+    from django.conf import settings
+
+    pools = [int(n) for n in args.pool_sizes.split(",") if n] or [settings.DATABASE_POOL_MAX_SIZE]
+    shapes = [
+        (served, pool)
+        for name in args.shapes.split(",")
+        for served, pool in (
+            [(0, 0)] if name == "own" else [(args.web_processes, p) for p in pools]
+        )
+    ]
+    for rate, (served, pool), n, mode in itertools.product(
+        loads, shapes, counts, args.modes.split(",")
+    ):
+        claims, seconds = (0, args.paced_seconds) if rate else (args.claims, args.max_seconds)
+        settle(args.settle)
+        load = os.getloadavg()[0]
+        row = run(mode, users[:n], args.batch, claims, seconds, rate, served, pool)
+        row["load_before"] = load
+        print(
+            f"{mode:11} {row['shape']:20} {row['load']:12} {n:3} moderators: "
+            f"{row['claims_per_s']:6.0f} claims/s p50 {row['p50_ms']:.1f} ms "
+            f"p99 {row['p99_ms']:.1f} ms duplicates {row['duplicates']}; CPU/claim "
+            f"{cpu_columns(row, ' ms moderators + ')} ms rest; load before {load:.2f}",
+            flush=True,
+        )
+        rows.append(row)
     meta = (
         f"Claims of {args.batch} items from {args.items:,} pending items; PostgreSQL on the "
-        f"same machine ({os.cpu_count()} CPUs); each moderator a separate process with its "
-        f"own connection. Closed loop: {args.claims} claims per run, each moderator claiming "
-        f"again at once. Paced: each moderator makes {args.rate:g} claim(s) a second for "
-        f"{args.paced_seconds:g} s; latency counted from when the claim was due."
+        f"same machine ({os.cpu_count()} CPUs). Own process: each moderator a process with "
+        f"its own connection. Served: the moderators' claims as request threads of "
+        f"{args.web_processes} processes, each with a pool of the connections shown. "
+        f"Closed loop: {args.claims} claims per run, each moderator claiming again at once. "
+        f"Paced: each moderator makes {args.rate:g} claim(s) a second for "
+        f"{args.paced_seconds:g} s; latency counted from when the claim was due. CPU per "
+        f"claim (closed loop): the moderators' processes, and the rest of the machine's "
+        f"busy time."
     )
     out = table(rows, meta)
     print()

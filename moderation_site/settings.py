@@ -115,7 +115,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+# The pool's size bounds a web process's queries in flight: beyond the database's cores they
+# queue inside PostgreSQL, where each costs more CPU. 32 moderators claiming without pause
+# through 2 processes on a 2-core host: p99 29-57 ms with 4 each, 56-83 ms with 10 (lower
+# in all 8 paired runs), and PostgreSQL's CPU per claim lower too (bench/claims.py,
+# "served"; docs/deploy.md: how to size it). A request holds its connection until it ends;
+# a wait for a verdict gives it back between polls.
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=4)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
     "DATABASE_POOL", default=True
 ):
     # Under ASGI views run in threads lent to one request at a time, as many as there are
@@ -129,7 +136,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.b
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
-        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
+        "max_size": DATABASE_POOL_MAX_SIZE,
         "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
