@@ -244,3 +244,19 @@ def test_the_item_history_shows_every_decision_and_a_reversal_form_for_admins(
     assert MediaItem.objects.get(pk=item.pk).status == "approved"
     response = client.post(reverse("review:override", args=[item.uuid]), {"decision": "reject"})
     assert response.status_code == 400 and "needs a reason" in response.content.decode()
+
+
+@pytest.mark.parametrize("debug", [False, True])  # make run has DEBUG on
+def test_a_post_to_a_page_address_without_its_slash_is_a_404_naming_it_and_claims_nothing(
+    mod_client, settings, debug
+):
+    settings.DEBUG = debug
+    review_item()
+    answer = mod_client.post("/review/claim", {"count": 1}, **JSON)
+    assert answer.status_code == 404
+    body = answer.json()
+    assert body["code"] == "not_found" and body["detail"].endswith("/review/claim/")
+    page = mod_client.post("/review/claim", {"count": 1})  # a plain form post: the page
+    assert page.status_code == 404 and "/review/claim/" in page.content.decode()
+    assert not QueueEntry.objects.filter(claimed_by__isnull=False).exists()
+    assert mod_client.get("/review").url == "/review/"  # a GET is still sent on
