@@ -1,6 +1,7 @@
 import json
 
 from django.contrib import admin, messages
+from django.db import models
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -44,6 +45,9 @@ class ApiClientAdmin(admin.ModelAdmin):
         "policy",
     )
     readonly_fields = ("signing_secret_masked",)
+    # A callback URL typed without its scheme is https (Django 5.2 would assume http and
+    # warns that 6.0 changes it): signed callbacks carry a verdict, not for plain HTTP.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [ApiKeyInline]
     actions = ["issue_key", "rotate_signing_secret"]
 

@@ -344,6 +344,25 @@ def test_a_failed_delivery_is_resent_from_admin(
     assert receiver.received[0]["body"] == receiver.received[1]["body"]
 
 
+def test_a_callback_url_typed_without_its_scheme_is_https_in_admin(partner, admin_client):
+    page = reverse("admin:api_apiclient_change", args=[partner.pk])
+    form = admin_client.get(page).context["adminform"].form
+    data = {**form.initial, "callback_url": "hooks.example.com/moderation"}
+    data.pop("signing_secret_masked", None)
+    data["scopes"] = json.dumps(data["scopes"])
+    data["policy"] = data["policy"] or ""
+    inline = {
+        "keys-TOTAL_FORMS": "0",
+        "keys-INITIAL_FORMS": "0",
+        "keys-MIN_NUM_FORMS": "0",
+        "keys-MAX_NUM_FORMS": "1000",
+    }
+    answer = admin_client.post(page, {**data, **inline})
+    assert answer.status_code == 302, answer.context["adminform"].form.errors
+    partner.refresh_from_db()
+    assert partner.callback_url == "https://hooks.example.com/moderation"
+
+
 def test_the_guarded_post_reads_a_bounded_answer_within_its_timeout(receiver, loopback_allowed):
     receiver.script.extend([500, ("slow", 200)])
     answer = post_url(receiver.url, b"{}", timeout=TIMEOUT, max_response_bytes=100)
