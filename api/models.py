@@ -11,6 +11,7 @@ import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import models
 
 from review.models import Policy
@@ -67,6 +68,13 @@ class ApiClient(models.Model):
     callback_url = models.URLField(
         max_length=2000,
         blank=True,
+        # Only what the guarded POST sends to (Django's URLField also takes ftp and ftps).
+        validators=[
+            URLValidator(
+                schemes=["http", "https"],
+                message="Enter an http or https URL: callbacks are POSTed there.",
+            )
+        ],
         help_text="Where decided analyses are POSTed (through the SSRF guard), signed.",
     )
     signing_secret = models.CharField(

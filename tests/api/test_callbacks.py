@@ -344,10 +344,11 @@ def test_a_failed_delivery_is_resent_from_admin(
     assert receiver.received[0]["body"] == receiver.received[1]["body"]
 
 
-def test_a_callback_url_typed_without_its_scheme_is_https_in_admin(partner, admin_client):
-    page = reverse("admin:api_apiclient_change", args=[partner.pk])
+def post_client_change(admin_client, client, **changes):
+    """Post a client's admin change form as shown, with ``changes``."""
+    page = reverse("admin:api_apiclient_change", args=[client.pk])
     form = admin_client.get(page).context["adminform"].form
-    data = {**form.initial, "callback_url": "hooks.example.com/moderation"}
+    data = {**form.initial, **changes}
     data.pop("signing_secret_masked", None)
     data["scopes"] = json.dumps(data["scopes"])
     data["policy"] = data["policy"] or ""
@@ -357,10 +358,35 @@ def test_a_callback_url_typed_without_its_scheme_is_https_in_admin(partner, admi
         "keys-MIN_NUM_FORMS": "0",
         "keys-MAX_NUM_FORMS": "1000",
     }
-    answer = admin_client.post(page, {**data, **inline})
+    return admin_client.post(page, {**data, **inline})
+
+
+def test_a_callback_url_typed_without_its_scheme_is_https_in_admin(partner, admin_client):
+    answer = post_client_change(admin_client, partner, callback_url="hooks.example.com/moderation")
     assert answer.status_code == 302, answer.context["adminform"].form.errors
     partner.refresh_from_db()
     assert partner.callback_url == "https://hooks.example.com/moderation"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "not a url",
+        "ftp://files.example.com/hook",
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "https://hooks.example.com/" + "a" * 2100,
+    ],
+)
+def test_admin_refuses_a_callback_url_it_could_not_post_to_and_keeps_the_old_one(
+    partner, admin_client, url
+):
+    before = partner.callback_url
+    answer = post_client_change(admin_client, partner, callback_url=url)
+    assert answer.status_code == 200  # the form again, with the field's error
+    assert "callback_url" in answer.context["adminform"].form.errors
+    partner.refresh_from_db()
+    assert partner.callback_url == before
 
 
 def test_the_guarded_post_reads_a_bounded_answer_within_its_timeout(receiver, loopback_allowed):

@@ -3,6 +3,7 @@
 from io import StringIO
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -39,3 +40,10 @@ def test_a_bad_rate_is_refused_with_a_message(db):
     with pytest.raises(CommandError, match="number per period"):
         run("partner", "--rate", "lots")
     assert not ApiClient.objects.exists()
+
+
+def test_a_callback_url_that_is_not_http_is_refused_with_a_message(db):
+    with pytest.raises(CommandError, match="http or https"):
+        run("partner", "--callback-url", "ftp://files.example.com/hook")
+    assert not ApiClient.objects.exists()
+    assert not get_user_model().objects.filter(username="api:partner").exists()
